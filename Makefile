@@ -1,0 +1,26 @@
+# The two commands of a fresh machine (see README.md):
+#   make train   set up, then train cnn_mnist with its recipe on the real MNIST and evaluate it
+#   make test    set up, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+ZOO_DATA_DIR ?= $(abspath ../shared/data)
+export ZOO_DATA_DIR
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e ".[tf,test]"
+	touch $@
+
+.PHONY: setup train test benchmark
+setup: $(VENV)/.installed
+
+train: setup
+	$(VENV)/bin/zoo train cnn_mnist --model-dir runs/cnn_mnist --verbose 2
+	$(VENV)/bin/zoo evaluate cnn_mnist --weights runs/cnn_mnist/best.weights.h5
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+benchmark: setup
+	$(VENV)/bin/python benchmarks/run_all.py

@@ -1,0 +1,92 @@
+"""Release the weights of a `zoo train` run as a bundled, described, verifiable weight set.
+
+    zoo train cnn_mnist --model-dir runs/cnn_mnist
+    python scripts/release_weights.py cnn_mnist --tag mnist_v1 --run runs/cnn_mnist
+
+Takes the run's best weights, writes them weights-only (no optimizer state) into zoo/weights/files/, measures
+the metrics *on the file as shipped* with zoo.evaluate on the test split, records a fixed-input check for
+zoo.verify, and adds the entry (sha256, size, recipe, data hashes, versions, licences) to the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+import zoo  # noqa: E402
+from zoo import api, manifest  # noqa: E402
+from zoo._io import atomic_path, sha256_file  # noqa: E402
+from zoo.data.catalog import DATASETS  # noqa: E402
+
+CHECK_BATCH, CHECK_SEED, CHECK_ATOL = 4, 0, 1e-4
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name")
+    parser.add_argument("--tag", required=True)
+    parser.add_argument("--run", required=True, type=Path, help="the model_dir of a finished `zoo train` run")
+    parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
+    parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
+    args = parser.parse_args(argv)
+
+    card = zoo.info(args.name)
+    report = json.loads((args.run / "metrics.json").read_text())
+    if report["model"] != card.name:
+        parser.error(f"{args.run} is a run of {report['model']}, not {card.name}")
+    hparams = report["hparams"]
+    model = zoo.get(card.name, pretrained=str(args.run / "best.weights.h5"), compile=False,
+                    **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
+
+    # Weights only: an uncompiled model has no optimizer state to save.
+    staging = manifest.BUNDLE_DIR / f".{card.name}-{args.tag}.staging.weights.h5"
+    with atomic_path(staging, suffix=".weights.h5") as tmp:
+        model.save_weights(str(tmp))
+    sha = sha256_file(staging)
+    file_name = f"{card.name}-{args.tag}-{sha[:8]}.weights.h5"
+    shipped = manifest.BUNDLE_DIR / file_name
+    os.replace(staging, shipped)
+
+    metrics = zoo.evaluate(card.name, weights=str(shipped), split="test", data_dir=args.data_dir)
+    num_examples = metrics.pop("num_examples")
+    shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False)
+    check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
+    outputs = api.expected_outputs(shipped_model, api.check_input(check_input))
+
+    dataset = DATASETS[card.dataset]
+    info = manifest.WeightsInfo(
+        name=card.name, tag=args.tag, file=file_name, sha256=sha, size=shipped.stat().st_size,
+        num_params=int(model.count_params()), hparams=hparams, dataset=card.dataset,
+        split=f"test ({num_examples} examples)",
+        data_sha256={k: v for part in report["data"].values() for k, v in part.get("sha256", {}).items()},
+        metrics={k: round(float(v), 6) for k, v in metrics.items()},
+        recipe={k: report["recipe"][k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
+                                                 "warmup_epochs", "augmentation", "validation_split", "seed")},
+        versions={**report["versions"], "python": platform.python_version()},
+        date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
+        default=not args.not_default,
+        check={"input": check_input, "outputs": np.round(outputs, 7).tolist(), "atol": CHECK_ATOL},
+        train_log={"epochs_run": report["epochs"], "best_epoch": report["best_epoch"],
+                   "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
+                   "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},
+    )
+    manifest.write_entry(info)
+    for old in manifest.BUNDLE_DIR.glob(f"{card.name}-{args.tag}-*.weights.h5"):
+        if old.name != file_name:
+            old.unlink()
+    print(info.describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

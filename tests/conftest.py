@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests that need the real datasets take `real_data_dir`: it skips with a reason where
+$ZOO_DATA_DIR is unset, and fails instead where ZOO_REQUIRE_DATA=1 (CI)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _require_data() -> bool:
+    return os.environ.get("ZOO_REQUIRE_DATA") == "1"
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    root = os.environ.get("ZOO_DATA_DIR")
+    if not root or not (Path(root) / "mnist").is_dir():
+        reason = f"real data not found: set ZOO_DATA_DIR to the shared data folder (now {root!r})"
+        if _require_data():
+            pytest.fail(reason + "; ZOO_REQUIRE_DATA=1 makes this a failure")
+        pytest.skip(reason)
+    return Path(root)
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch) -> Path:
+    """An empty zoo cache of the test's own."""
+    home = tmp_path / "zoo_home"
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    return home
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600):
+    """Run `python -m zoo ARGS` as a real subprocess."""
+    import subprocess
+
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=ROOT)

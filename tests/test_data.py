@@ -1,0 +1,742 @@
+"""Tests of the dataset loaders (zoo.data): each local format, the TFDS path (mocked), errors, and the pipeline.
+
+The local copies are tiny synthetic datasets written by ``_datafiles`` into ``tmp_path``; the tests marked
+``real_data`` read the real ones in place under ``$ZOO_DATA_DIR`` (see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import pickle
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+import zoo.data
+from zoo.data import sources
+from _datafiles import (
+    CIFAR_TRAIN_BATCHES,
+    MNIST_FILES,
+    TINY_SHAKESPEARE_CHARS,
+    cifar10_arrays,
+    cifar10_batch_bytes,
+    imdb_reviews,
+    mnist_arrays,
+    tiny_shakespeare_text,
+    write_cifar10,
+    write_idx,
+    write_imdb,
+    write_mnist,
+    write_tiny_shakespeare,
+)
+
+load = zoo.data.load
+
+
+def _index(split) -> np.ndarray:
+    """The example numbers of a synthetic MNIST split (fewer than 256 examples: the pixel value is the index)."""
+    return split.features[:, 0, 0, 0].astype(np.int64)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------- MNIST
+
+
+@pytest.fixture
+def mnist_root(tmp_path) -> Path:
+    return write_mnist(tmp_path / "data", n_train=60, n_test=20)
+
+
+def test_mnist_test_split_exact(mnist_root):
+    split = load("mnist", "test", data_dir=mnist_root, source="local")
+    images, labels = mnist_arrays(20)
+    assert (split.dataset, split.split, split.source) == ("mnist", "test", "local")
+    assert split.features.shape == (20, 28, 28, 1) and split.features.dtype == np.uint8
+    assert split.labels.shape == (20,) and split.labels.dtype == np.int32
+    np.testing.assert_array_equal(split.features[..., 0], images)
+    np.testing.assert_array_equal(split.labels, labels)
+    assert len(split) == 20
+    assert split.files == tuple(mnist_root / "mnist" / name for name in MNIST_FILES["test"])
+
+
+def test_mnist_whole_train_with_validation_split_zero(mnist_root):
+    split = load("mnist", "train", data_dir=mnist_root, source="local", validation_split=0)
+    images, labels = mnist_arrays(60)
+    np.testing.assert_array_equal(split.features[..., 0], images)
+    np.testing.assert_array_equal(split.labels, labels)
+
+
+def test_mnist_validation_carve_out(mnist_root):
+    train = load("mnist", "train", data_dir=mnist_root, source="local", validation_split=0.1)
+    val = load("mnist", "validation", data_dir=mnist_root, source="local", validation_split=0.1)
+    assert (len(train), len(val)) == (54, 6)
+    assert (train.split, val.split) == ("train", "validation")
+    assert train.features.shape == (54, 28, 28, 1) and val.features.shape == (6, 28, 28, 1)
+    t, v = _index(train), _index(val)
+    assert not set(t) & set(v), "validation overlaps train"
+    assert sorted(np.concatenate([t, v]).tolist()) == list(range(60)), "train + validation != the whole train split"
+    # each image keeps its own label
+    np.testing.assert_array_equal(train.labels, t % 10)
+    np.testing.assert_array_equal(val.labels, v % 10)
+    # a shuffled carve-out, not simply the last examples
+    assert sorted(v.tolist()) != list(range(54, 60))
+    # fixed: the same on every load
+    again = load("mnist", "validation", data_dir=mnist_root, source="local", validation_split=0.1)
+    np.testing.assert_array_equal(_index(again), v)
+    # another fraction: sizes follow it, and the pieces still partition train
+    train25 = load("mnist", "train", data_dir=mnist_root, source="local", validation_split=0.25)
+    val25 = load("mnist", "validation", data_dir=mnist_root, source="local", validation_split=0.25)
+    assert (len(train25), len(val25)) == (45, 15)
+    assert sorted(np.concatenate([_index(train25), _index(val25)]).tolist()) == list(range(60))
+
+
+def test_mnist_validation_without_fraction_is_an_error(mnist_root):
+    with pytest.raises(ValueError, match="validation"):
+        load("mnist", "validation", data_dir=mnist_root, source="local", validation_split=0)
+
+
+def test_mnist_files_in_data_dir_itself(mnist_root):
+    split = load("mnist", "test", data_dir=mnist_root / "mnist", source="local")
+    assert len(split) == 20 and split.files[0] == mnist_root / "mnist" / "t10k-images-idx3-ubyte.gz"
+
+
+def test_mnist_file_hashes_and_provenance(mnist_root):
+    split = load("mnist", "test", data_dir=mnist_root, source="local")
+    expected = {name: _sha256(mnist_root / "mnist" / name) for name in MNIST_FILES["test"]}
+    assert split.file_hashes() == expected
+    assert split.provenance() == {"source": "local", "sha256": expected}
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_keeps_row_major_order(tmp_path, compress):
+    pattern = (np.arange(3 * 28 * 28) % 251).astype(np.uint8).reshape(3, 28, 28)
+    path = write_idx(tmp_path / "x-idx3-ubyte.gz", pattern, compress=compress)
+    got = sources.read_idx(path)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, pattern)
+
+
+# ------------------------------------------------------------------------------------------------ CIFAR-10
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["dir", "tar.gz"])
+def test_cifar10_splits_exact(tmp_path, archive):
+    root = write_cifar10(tmp_path, n_per_batch=10, n_test=10, archive=archive)
+    test = load("cifar10", "test", data_dir=root, source="local")
+    x, y = cifar10_arrays(10)
+    assert test.features.shape == (10, 32, 32, 3) and test.features.dtype == np.uint8
+    assert test.labels.dtype == np.int32
+    np.testing.assert_array_equal(test.features, x)
+    np.testing.assert_array_equal(test.labels, y)
+
+    whole = load("cifar10", "train", data_dir=root, source="local", validation_split=0)
+    x, y = cifar10_arrays(50)  # the five batches, in order
+    assert whole.features.shape == (50, 32, 32, 3) and whole.features.dtype == np.uint8
+    np.testing.assert_array_equal(whole.features, x)
+    np.testing.assert_array_equal(whole.labels, y)
+
+    train = load("cifar10", "train", data_dir=root, source="local", validation_split=0.1)
+    val = load("cifar10", "validation", data_dir=root, source="local", validation_split=0.1)
+    assert (len(train), len(val)) == (45, 5)
+    ids = lambda s: s.features[:, 0, 0, 0].astype(int)  # noqa: E731 - channel 0 at (0, 0) is the index
+    assert not set(ids(train)) & set(ids(val))
+    assert sorted(np.concatenate([ids(train), ids(val)]).tolist()) == list(range(50))
+    np.testing.assert_array_equal(val.labels, ids(val) % 10)
+
+    if archive:
+        tar = root / "cifar10" / "cifar-10-python.tar.gz"
+        assert test.files == (tar,) and test.file_hashes() == {tar.name: _sha256(tar)}
+    else:
+        folder = root / "cifar10" / "cifar-10-batches-py"
+        assert test.files == (folder / "test_batch",)
+        assert whole.file_hashes() == {name: _sha256(folder / name) for name in CIFAR_TRAIN_BATCHES}
+
+
+def test_cifar10_dir_and_archive_give_the_same_validation(tmp_path):
+    # the carve-out does not depend on the directory or the archive form
+    a = load("cifar10", "validation", data_dir=write_cifar10(tmp_path / "a"), source="local")
+    b = load("cifar10", "validation", data_dir=write_cifar10(tmp_path / "b", archive=True), source="local")
+    np.testing.assert_array_equal(a.features, b.features)
+    np.testing.assert_array_equal(a.labels, b.labels)
+
+
+def test_cifar10_python3_pickles_also_load(tmp_path):
+    root = write_cifar10(tmp_path, n_per_batch=4, n_test=4, protocol=4)
+    split = load("cifar10", "test", data_dir=root, source="local")
+    np.testing.assert_array_equal(split.features, cifar10_arrays(4)[0])
+
+
+def test_cifar10_missing_batch(tmp_path):
+    root = write_cifar10(tmp_path)
+    (root / "cifar10" / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(zoo.DataFormatError, match="data_batch_3"):
+        load("cifar10", "train", data_dir=root, source="local")
+    # the test split does not need it
+    assert len(load("cifar10", "test", data_dir=root, source="local")) == 10
+
+
+# ---------------------------------------------------------------------------------------------------- IMDB
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["dir", "tar.gz"])
+def test_imdb_splits_exact(tmp_path, archive):
+    root = write_imdb(tmp_path, n_train=6, n_test=4, archive=archive)
+    for split_name, n in (("test", 4), ("train", 6)):
+        split = load("imdb_reviews", split_name, data_dir=root, source="local", validation_split=0)
+        assert split.features.shape == (2 * n,) and split.features.dtype == object
+        assert split.labels.shape == (2 * n,) and split.labels.dtype == np.int32
+        assert all(isinstance(t, str) for t in split.features)
+        expected = sorted((text, label) for _, text, label in imdb_reviews(split_name, n))
+        assert sorted(zip(split.features.tolist(), split.labels.tolist())) == expected  # unsup/, urls_* skipped
+        assert np.bincount(split.labels).tolist() == [n, n]
+    expected_files = (root / "imdb" / ("aclImdb_v1.tar.gz" if archive else "aclImdb"),)
+    assert split.files == expected_files
+
+
+def test_imdb_dir_and_archive_give_the_same_arrays(tmp_path):
+    a = load("imdb_reviews", "train", data_dir=write_imdb(tmp_path / "a"), source="local", validation_split=0.25)
+    b = load("imdb_reviews", "train", data_dir=write_imdb(tmp_path / "b", archive=True), source="local",
+             validation_split=0.25)
+    assert len(a) == 9
+    assert a.features.tolist() == b.features.tolist()
+    np.testing.assert_array_equal(a.labels, b.labels)
+    tar = tmp_path / "b" / "imdb" / "aclImdb_v1.tar.gz"
+    assert b.file_hashes() == {"aclImdb_v1.tar.gz": _sha256(tar)}
+
+
+def test_imdb_validation_carve_out(tmp_path):
+    root = write_imdb(tmp_path, n_train=10, n_test=2)
+    train = load("imdb_reviews", "train", data_dir=root, source="local", validation_split=0.2)
+    val = load("imdb_reviews", "validation", data_dir=root, source="local", validation_split=0.2)
+    assert (len(train), len(val)) == (16, 4)
+    assert not set(train.features) & set(val.features)
+    assert sorted([*train.features, *val.features]) == sorted(t for _, t, _ in imdb_reviews("train", 10))
+    # labels stay with their texts
+    for text, label in zip([*train.features, *val.features], [*train.labels, *val.labels]):
+        assert (" pos " in text) == bool(label)
+    again = load("imdb_reviews", "validation", data_dir=root, source="local", validation_split=0.2)
+    assert again.features.tolist() == val.features.tolist()
+
+
+# ------------------------------------------------------------------------------------------ tiny-shakespeare
+
+
+def test_tiny_shakespeare_splits_exact(tmp_path):
+    root = write_tiny_shakespeare(tmp_path)
+    text = tiny_shakespeare_text()
+    got = {s: load("tiny_shakespeare", s, data_dir=root, source="local") for s in ("train", "validation", "test")}
+    assert {s: len(v) for s, v in got.items()} == {"train": 1_003_854, "validation": 55_770, "test": 55_770}
+    assert got["train"].text == text[:1_003_854]
+    assert got["validation"].text == text[1_003_854:1_059_624]
+    assert got["test"].text == text[1_059_624:]
+    assert got["train"].text + got["validation"].text + got["test"].text == text
+    assert all(v.features is None and v.labels is None and v.source == "local" for v in got.values())
+    path = root / "tinyshakespeare" / "input.txt"
+    assert got["test"].file_hashes() == {"input.txt": _sha256(path)}
+    # validation_split does not move the published corpus splits
+    assert load("tiny_shakespeare", "train", data_dir=root, source="local", validation_split=0.5).text == text[:1_003_854]
+
+
+def test_tiny_shakespeare_not_utf8(tmp_path):
+    path = tmp_path / "tinyshakespeare" / "input.txt"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"First Citizen:\n\xff\xfe not utf-8\n")
+    with pytest.raises(zoo.DataFormatError, match="input.txt"):
+        load("tiny_shakespeare", "train", data_dir=tmp_path, source="local")
+
+
+# ------------------------------------------------------------------------------------- where data is looked for
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "imdb_reviews", "tiny_shakespeare"])
+def test_local_missing_raises_data_not_found(tmp_path, name):
+    with pytest.raises(zoo.DataNotFoundError) as err:
+        load(name, "test", data_dir=tmp_path, source="local")
+    msg = str(err.value)
+    assert name in msg and str(tmp_path) in msg, msg
+    assert zoo.data.DATASETS[name].local_layout.split(" ")[0] in msg, msg  # and says what layout it wants
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, zoo.ZooError)
+
+
+def test_local_missing_without_any_data_dir(monkeypatch):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    with pytest.raises(zoo.DataNotFoundError, match=r"mnist.*ZOO_DATA_DIR unset"):
+        load("mnist", "test", source="local")
+
+
+def test_zoo_data_dir_env_is_honoured(tmp_path, monkeypatch):
+    root = write_mnist(tmp_path / "env", n_train=30, n_test=10)
+    monkeypatch.setenv("ZOO_DATA_DIR", str(root))
+    split = load("mnist", "test", source="local")
+    assert len(split) == 10 and split.files[0].parent == root / "mnist"
+    assert zoo.data.local_dir() == root
+
+
+def test_data_dir_argument_wins_over_env(tmp_path, monkeypatch):
+    env_root = write_mnist(tmp_path / "env", n_train=30, n_test=10)
+    arg_root = write_mnist(tmp_path / "arg", n_train=30, n_test=7)
+    monkeypatch.setenv("ZOO_DATA_DIR", str(env_root))
+    split = load("mnist", "test", data_dir=arg_root, source="local")
+    assert len(split) == 7 and split.files[0].parent == arg_root / "mnist"
+    # ... even where data_dir lacks the dataset: no silent fall-back to $ZOO_DATA_DIR
+    with pytest.raises(zoo.DataNotFoundError, match=str(tmp_path / "empty")):
+        load("mnist", "test", data_dir=tmp_path / "empty", source="local")
+
+
+def test_auto_prefers_the_local_copy_even_offline(mnist_root, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    split = load("mnist", "test", data_dir=mnist_root, source="auto")
+    assert split.source == "local" and len(split) == 20
+
+
+def _load_with_deadline(seconds: float, **kwargs):
+    """Run load() in a thread; fail (rather than hang the suite) if it has not returned after ``seconds``."""
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = load(**kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            result["error"] = e
+
+    thread = threading.Thread(target=target, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load({kwargs}) still running after {seconds} s"
+    return result, time.monotonic() - start
+
+
+@pytest.mark.parametrize("source", ["auto", "tfds"])
+def test_offline_without_local_copy_fails_fast(tmp_path, monkeypatch, source):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    calls = []
+    monkeypatch.setattr(sources, "read_tfds", lambda *a, **k: calls.append(a) or {})
+    result, elapsed = _load_with_deadline(30, name="mnist", split="train", data_dir=tmp_path, source=source)
+    assert isinstance(result.get("error"), zoo.DataNotFoundError), result
+    msg = str(result["error"])
+    assert "mnist" in msg and "ZOO_OFFLINE" in msg, msg
+    if source == "auto":
+        assert str(tmp_path) in msg, msg
+    assert calls == [], "TFDS was asked although ZOO_OFFLINE=1"
+    assert elapsed < 10
+
+
+# --------------------------------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"name": "mnist2"}, "unknown dataset"),
+        ({"name": "mnist", "split": "dev"}, "split"),
+        ({"name": "mnist", "split": "TRAIN"}, "split"),
+        ({"name": "mnist", "source": "web"}, "source"),
+        ({"name": "mnist", "validation_split": 1.0}, "validation_split"),
+        ({"name": "mnist", "validation_split": -0.1}, "validation_split"),
+        ({"name": "mnist", "validation_split": 1.5}, "validation_split"),
+    ],
+)
+def test_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load(data_dir=write_mnist(tmp_path, n_train=10, n_test=10), **kwargs)
+
+
+# ------------------------------------------------------------------------------------- corrupt local files
+
+
+def _truncate(path: Path, keep: float = 0.5) -> None:
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * keep)])
+
+
+@pytest.mark.parametrize("which", ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"])
+def test_mnist_truncated_gzip(mnist_root, which):
+    path = mnist_root / "mnist" / which
+    _truncate(path)
+    with pytest.raises(zoo.DataFormatError) as err:
+        load("mnist", "train", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_mnist_corrupted_gzip(mnist_root):
+    path = mnist_root / "mnist" / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    for i in range(12, len(raw) - 8):  # the deflate stream, between gzip header and trailer
+        raw[i] ^= 0x5A
+    path.write_bytes(bytes(raw))
+    with pytest.raises(zoo.DataFormatError) as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_mnist_idx_shorter_than_its_header_says(mnist_root):
+    path = mnist_root / "mnist" / "t10k-images-idx3-ubyte.gz"
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(raw[:-100]))  # a valid gzip of a truncated IDX file
+    with pytest.raises(zoo.DataFormatError, match="truncated") as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_mnist_not_an_idx_file(mnist_root):
+    path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(b"<html>404 Not Found</html>"))
+    with pytest.raises(zoo.DataFormatError, match="IDX") as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_mnist_images_and_labels_disagree(mnist_root):
+    labels = mnist_arrays(19)[1]
+    write_idx(mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(zoo.DataFormatError, match="do not match"):
+        load("mnist", "test", data_dir=mnist_root, source="local")
+
+
+def test_mnist_missing_test_files_names_the_file(mnist_root):
+    path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    path.unlink()
+    with pytest.raises(zoo.ZooError) as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("dataset, writer, tar", [
+    ("imdb_reviews", write_imdb, "imdb/aclImdb_v1.tar.gz"),
+    ("cifar10", write_cifar10, "cifar10/cifar-10-python.tar.gz"),
+])
+def test_truncated_tar_gz(tmp_path, dataset, writer, tar):
+    root = writer(tmp_path, archive=True)
+    path = root / tar
+    _truncate(path, 0.6)
+    with pytest.raises(zoo.DataFormatError) as err:
+        load(dataset, "test", data_dir=root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_imdb_archive_without_the_split(tmp_path):
+    root = write_imdb(tmp_path, archive=True)
+    import tarfile
+
+    path = root / "imdb" / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:  # an archive of something else
+        info = tarfile.TarInfo("other/README")
+        tar.addfile(info)
+    with pytest.raises(zoo.DataFormatError, match="no reviews") as err:
+        load("imdb_reviews", "test", data_dir=root, source="local")
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("garbage", [
+    b"",
+    bytes(range(256)) * 8,
+    pickle.dumps({b"labels": [1, 2]}, protocol=4),  # a pickle without b"data"
+    pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [1, 2]}, protocol=4),  # wrong row size
+], ids=["empty", "bytes", "no-data", "bad-shape"])
+def test_cifar10_garbage_batch(tmp_path, garbage):
+    root = write_cifar10(tmp_path)
+    path = root / "cifar10" / "cifar-10-batches-py" / "data_batch_2"
+    path.write_bytes(garbage)
+    with pytest.raises(zoo.DataFormatError) as err:
+        load("cifar10", "train", data_dir=root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_cifar10_labels_and_images_disagree(tmp_path):
+    root = write_cifar10(tmp_path)
+    x, y = cifar10_arrays(10)
+    path = root / "cifar10" / "cifar-10-batches-py" / "test_batch"
+    path.write_bytes(cifar10_batch_bytes(x, y[:9]))
+    with pytest.raises(zoo.DataFormatError, match="labels") as err:
+        load("cifar10", "test", data_dir=root, source="local")
+    assert str(path) in str(err.value)
+
+
+class _Payload:
+    """Unpickling this calls ``func(*args)``: the classic pickle exploit."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["dir", "tar.gz"])
+@pytest.mark.parametrize("kind", ["os.system", "builtins.eval"])
+def test_cifar10_unpickler_refuses_code(tmp_path, archive, kind):
+    marker = tmp_path / "pwned"
+    payload = (_Payload(os.system, f"touch {marker}") if kind == "os.system"
+               else _Payload(eval, f"open({str(marker)!r}, 'w').close()"))
+    evil = pickle.dumps({b"data": payload, b"labels": [0]}, protocol=2)
+    assert kind.split(".")[1].encode() in evil  # the pickle really references the callable
+    root = write_cifar10(tmp_path / "data")
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    (folder / "test_batch").write_bytes(evil)
+    if archive:
+        import tarfile
+
+        with tarfile.open(root / "cifar10" / "cifar-10-python.tar.gz", "w:gz") as tar:
+            tar.add(folder, arcname="cifar-10-batches-py")
+        for f in folder.iterdir():
+            f.unlink()
+        folder.rmdir()
+    with pytest.raises(zoo.DataFormatError) as err:
+        load("cifar10", "test", data_dir=root, source="local")
+    assert "test_batch" in str(err.value)
+    assert not marker.exists(), "the pickle's payload ran"
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+
+
+def _epoch(ds) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(x.numpy(), y.numpy()) for x, y in ds]
+
+
+def _stack(batches) -> tuple[np.ndarray, np.ndarray]:
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+@pytest.fixture
+def mnist_train(mnist_root):
+    return load("mnist", "train", data_dir=mnist_root, source="local")  # 54 examples
+
+
+def test_pipeline_batches_in_order_when_not_training(mnist_train):
+    batches = _epoch(zoo.data.pipeline(mnist_train, batch_size=16))
+    assert [len(y) for _, y in batches] == [16, 16, 16, 6]
+    x, y = _stack(batches)
+    assert x.dtype == np.uint8 and x.shape == (54, 28, 28, 1) and y.dtype == np.int32
+    np.testing.assert_array_equal(x, mnist_train.features)
+    np.testing.assert_array_equal(y, mnist_train.labels)
+    dropped = _epoch(zoo.data.pipeline(mnist_train, batch_size=16, drop_remainder=True))
+    assert [len(y) for _, y in dropped] == [16, 16, 16]
+
+
+def test_pipeline_training_shuffle_is_seeded(mnist_train):
+    make = lambda seed: zoo.data.pipeline(mnist_train, batch_size=8, training=True, seed=seed)  # noqa: E731
+    a, b, c = make(1), make(1), make(2)
+    first_a, first_b, first_c = _epoch(a), _epoch(b), _epoch(c)
+    assert [len(y) for _, y in first_a] == [8] * 6 + [6]
+    xa, ya = _stack(first_a)
+    xb, yb = _stack(first_b)
+    xc, yc = _stack(first_c)
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+    ids = xa[:, 0, 0, 0].astype(int)
+    assert not np.array_equal(ids, xc[:, 0, 0, 0]), "different seeds gave the same order"
+    assert not np.array_equal(ids, _index(mnist_train)), "training pipeline is not shuffled"
+    # one epoch is a permutation of the split, each image with its own label
+    assert sorted(ids.tolist()) == sorted(_index(mnist_train).tolist())
+    np.testing.assert_array_equal(ya, ids % 10)
+    # and the next epoch is shuffled again
+    second = _stack(_epoch(a))[0][:, 0, 0, 0]
+    assert sorted(second.tolist()) == sorted(ids.tolist()) and not np.array_equal(second, ids)
+
+
+def _patterned_split(n: int, shape=(28, 28, 1)) -> zoo.data.Split:
+    """Random non-zero, asymmetric images; label i = the example's index (to find its original)."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(1, 256, size=(n, *shape), dtype=np.uint8)
+    return zoo.data.Split("mnist", "train", "local", features=x, labels=np.arange(n, dtype=np.int32))
+
+
+def _shifts(image: np.ndarray, pad: int) -> list[np.ndarray]:
+    h, w = image.shape[:2]
+    padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
+    return [padded[dy : dy + h, dx : dx + w] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+
+
+@pytest.mark.parametrize("augmentation", [("random_shift_2",), ("flip_left_right",),
+                                          ("random_shift_2", "flip_left_right")])
+def test_pipeline_augmentation(augmentation):
+    split = _patterned_split(30)
+    ds = zoo.data.pipeline(split, batch_size=10, training=True, seed=3, augmentation=augmentation)
+    batches = _epoch(ds)
+    assert [x.shape for x, _ in batches] == [(10, 28, 28, 1)] * 3
+    assert all(x.dtype == np.uint8 for x, _ in batches)
+    x, y = _stack(batches)
+    assert sorted(y.tolist()) == list(range(30))
+    changed = flipped = kept = 0
+    for image, label in zip(x, y):
+        original = split.features[label]
+        candidates = _shifts(original, 2) if "random_shift_2" in augmentation else [original]
+        if "flip_left_right" in augmentation:
+            mirrored = [c[:, ::-1] for c in candidates]
+            flipped += any(np.array_equal(image, c) for c in mirrored)
+            candidates = candidates + mirrored
+        assert any(np.array_equal(image, c) for c in candidates), f"example {label}: not a shift/flip of its image"
+        changed += not np.array_equal(image, original)
+        kept += np.array_equal(image, original)
+    assert changed > 0, "augmentation changed nothing"
+    if augmentation == ("flip_left_right",):
+        assert flipped > 0 and kept > 0, "flip_left_right should flip some images and not others"
+    # deterministic under the seed, different in the next epoch
+    again = _stack(_epoch(zoo.data.pipeline(split, batch_size=10, training=True, seed=3,
+                                            augmentation=augmentation)))
+    np.testing.assert_array_equal(again[0], x)
+    np.testing.assert_array_equal(again[1], y)
+    x2, y2 = _stack(_epoch(ds))
+    order = np.argsort(y2)
+    assert not np.array_equal(x2[order], x[np.argsort(y)]), "the same augmentation in each epoch"
+
+
+def test_pipeline_augmentation_on_cifar_shapes(tmp_path):
+    split = load("cifar10", "test", data_dir=write_cifar10(tmp_path), source="local")
+    ds = zoo.data.pipeline(split, batch_size=4, training=True, seed=0, augmentation=("pad_crop_4", "flip_left_right"))
+    batches = _epoch(ds)
+    assert [x.shape for x, _ in batches] == [(4, 32, 32, 3), (4, 32, 32, 3), (2, 32, 32, 3)]
+    assert all(x.dtype == np.uint8 for x, _ in batches)
+
+
+@pytest.mark.parametrize("name", ["rotate_90", "random_shift_", "random_shift", "flip", "pad_crop_x"])
+def test_pipeline_unknown_augmentation(mnist_train, name):
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        zoo.data.pipeline(mnist_train, batch_size=8, training=True, augmentation=("random_shift_2", name))
+
+
+def test_pipeline_bad_arguments(mnist_train, tmp_path):
+    for bad in (0, -1, 2.0, None):
+        with pytest.raises(ValueError, match="batch_size"):
+            zoo.data.pipeline(mnist_train, batch_size=bad)
+    corpus = load("tiny_shakespeare", "test", data_dir=write_tiny_shakespeare(tmp_path), source="local")
+    with pytest.raises(ValueError, match="corpus"):
+        zoo.data.pipeline(corpus, batch_size=8)
+
+
+def test_pipeline_text(tmp_path):
+    split = load("imdb_reviews", "test", data_dir=write_imdb(tmp_path, n_test=5), source="local")
+    batches = _epoch(zoo.data.pipeline(split, batch_size=4))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    x, y = _stack(batches)
+    assert [s.decode("utf-8") for s in x] == split.features.tolist()
+    np.testing.assert_array_equal(y, split.labels)
+
+
+# ---------------------------------------------------------------------------------------------- TFDS (mocked)
+
+
+@contextlib.contextmanager
+def _mock_tfds(num_examples: int):
+    """``tfds.testing.mock_data``, plus split sizes: zoo reads a whole split with ``batch_size=-1``, which TFDS
+    turns into ``batch(info.splits.total_num_examples or sys.maxsize)``; the mock knows no split sizes (0), and
+    ``batch(sys.maxsize)`` aborts the process in TensorFlow. Real prepared datasets record their sizes."""
+    from unittest import mock
+
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=num_examples), mock.patch.object(
+        tfds.core.splits.SplitDict, "total_num_examples", new=property(lambda self: 10 * num_examples)
+    ):
+        yield
+
+
+@pytest.fixture
+def online(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    return str(tmp_path / "tfds")  # TFDS's own data_dir: never the user's ~/tensorflow_datasets
+
+
+def test_tfds_mnist(online, mnist_root):
+    with _mock_tfds(20):
+        test = load("mnist", "test", source="tfds", data_dir=mnist_root, tfds_data_dir=online)
+        val = load("mnist", "validation", source="tfds", tfds_data_dir=online)
+    assert test.source == "tfds" and test.files == ()  # the local copy is not used
+    assert test.features.shape == (20, 28, 28, 1) and test.features.dtype == np.uint8
+    assert test.labels.shape == (20,) and test.labels.dtype == np.int32
+    assert set(test.labels.tolist()) <= set(range(10))
+    assert test.provenance()["source"] == "tfds" and test.tfds_version and test.tfds_version[0].isdigit()
+    assert val.split == "validation" and len(val) == 2 and val.features.shape == (2, 28, 28, 1)
+    assert not Path(online).exists() or not any(Path(online).rglob("*.tfrecord*"))
+
+
+def test_tfds_cifar10(online):
+    with _mock_tfds(12):
+        split = load("cifar10", "train", source="tfds", tfds_data_dir=online, validation_split=0.25)
+    assert split.features.shape == (9, 32, 32, 3) and split.features.dtype == np.uint8
+    assert split.labels.dtype == np.int32
+
+
+def test_tfds_imdb_reviews(online):
+    with _mock_tfds(10):
+        split = load("imdb_reviews", "test", source="tfds", tfds_data_dir=online)
+    assert split.features.shape == (10,) and split.features.dtype == object
+    assert all(isinstance(t, str) for t in split.features)
+    assert split.labels.shape == (10,) and split.labels.dtype == np.int32
+    assert set(split.labels.tolist()) <= {0, 1}
+
+
+def test_tfds_tiny_shakespeare(online):
+    with _mock_tfds(3):
+        split = load("tiny_shakespeare", "test", source="tfds", tfds_data_dir=online)
+    assert isinstance(split.text, str) and len(split.text) > 0 and split.labels is None
+
+
+# ------------------------------------------------------------------------------------------------ real data
+
+
+def _published_hashes(root: Path) -> dict[str, str]:
+    lines = (root / "SHA256SUMS").read_text().split("\n")
+    return {Path(name).name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.real_data
+def test_real_mnist(real_data_dir):
+    train = load("mnist", "train", data_dir=real_data_dir, source="local", validation_split=0.1)
+    val = load("mnist", "validation", data_dir=real_data_dir, source="local", validation_split=0.1)
+    test = load("mnist", "test", data_dir=real_data_dir, source="local")
+    for split, n in ((train, 54_000), (val, 6_000), (test, 10_000)):
+        assert split.source == "local"
+        assert split.features.shape == (n, 28, 28, 1) and split.features.dtype == np.uint8
+        assert split.labels.shape == (n,) and split.labels.dtype == np.int32
+        assert split.labels.min() == 0 and split.labels.max() == 9
+        assert 30 < split.features.mean() < 37  # MNIST's mean pixel is 33.3
+    train_counts = np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)
+    assert train_counts.tolist() == MNIST_TRAIN_COUNTS
+    assert np.bincount(test.labels, minlength=10).tolist() == MNIST_TEST_COUNTS
+    published = _published_hashes(real_data_dir)
+    hashes = {**train.file_hashes(), **test.file_hashes()}
+    assert set(hashes) == {n for pair in MNIST_FILES.values() for n in pair}
+    assert hashes == {name: published[name] for name in hashes}
+
+
+@pytest.fixture(scope="module")
+def real_imdb_test(real_data_dir):
+    return load("imdb_reviews", "test", data_dir=real_data_dir, source="local")  # reads the tarball once
+
+
+@pytest.mark.real_data
+def test_real_imdb(real_imdb_test, real_data_dir):
+    split = real_imdb_test
+    assert split.source == "local" and split.files == (real_data_dir / "imdb" / "aclImdb_v1.tar.gz",)
+    assert split.features.shape == (25_000,) and split.features.dtype == object
+    assert split.labels.dtype == np.int32
+    assert np.bincount(split.labels).tolist() == [12_500, 12_500]
+    assert all(isinstance(t, str) and t for t in split.features[:100])
+    assert split.file_hashes() == {"aclImdb_v1.tar.gz": _published_hashes(real_data_dir)["aclImdb_v1.tar.gz"]}
+
+
+@pytest.mark.real_data
+def test_real_tiny_shakespeare(real_data_dir):
+    got = {s: load("tiny_shakespeare", s, data_dir=real_data_dir, source="local") for s in ("train", "validation", "test")}
+    assert {s: len(v) for s, v in got.items()} == {"train": 1_003_854, "validation": 55_770, "test": 55_770}
+    whole = "".join(got[s].text for s in ("train", "validation", "test"))
+    assert len(whole) == TINY_SHAKESPEARE_CHARS and len(set(whole)) == 65
+    assert whole.startswith("First Citizen:")
+    published = _published_hashes(real_data_dir)
+    assert got["test"].file_hashes() == {"input.txt": published["input.txt"]}

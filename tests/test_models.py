@@ -1,0 +1,117 @@
+"""Every registered model builds, runs a forward pass on inputs of its declared spec and matches its card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zoo
+
+
+def _inputs(card, batch=2, shape=None):
+    shape = shape or card.input.shape
+    if card.input.dtype == "uint8":
+        return np.random.default_rng(0).integers(0, 256, size=(batch, *shape), dtype=np.uint8)
+    raise AssertionError(f"no test input for {card.input.dtype}")
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_builds_runs_and_matches_its_card(name):
+    card = zoo.info(name)
+    model = zoo.get(name, compile=False)
+    assert model.count_params() == card.num_params
+    assert model.input_shape == (None, *card.input.shape)
+    assert model.inputs[0].dtype == card.input.dtype
+    assert model.inputs[0].name == card.input.name
+    assert model.output_shape == (None, card.output.num_classes)
+    assert model.layers[-1].name == card.output.name
+    out = np.asarray(model(_inputs(card), training=False))
+    assert out.shape == (2, card.output.num_classes)
+    assert np.all(np.isfinite(out))
+    if card.output.activation == "softmax":
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_get_compiles_with_the_recipe_so_fit_works_at_once():
+    model = zoo.get("cnn_mnist")
+    assert model.optimizer.__class__.__name__ == "Adam"
+    x = np.random.default_rng(1).integers(0, 256, size=(16, 28, 28, 1), dtype=np.uint8)
+    y = np.arange(16) % 10
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert set(history.history) == {"loss", "accuracy"}
+    assert len(history.history["loss"]) == 2
+
+
+def test_compile_false_leaves_the_model_uncompiled():
+    assert not zoo.get("cnn_mnist", compile=False).compiled
+    assert zoo.get("cnn_mnist").compiled
+
+
+def test_recipe_schedule_reaches_the_optimizer():
+    sgd = zoo.get("resnet20_cifar10").optimizer
+    assert sgd.__class__.__name__ == "SGD"
+    assert float(sgd.momentum) == pytest.approx(0.9)
+    schedule = sgd._learning_rate  # piecewise: 0.1, then x0.1 at epochs 82 and 123 of 352 steps each
+    assert float(schedule(0)) == pytest.approx(0.1)
+    assert float(schedule(82 * 352 - 1)) == pytest.approx(0.1)
+    assert float(schedule(82 * 352 + 1)) == pytest.approx(0.01)
+    assert float(schedule(123 * 352 + 1)) == pytest.approx(0.001)
+    adam = zoo.get("cnn_mnist").optimizer._learning_rate  # cosine with warm-up to 2e-3, to 0 at 8 epochs of 422
+    assert float(adam(int(0.25 * 422))) == pytest.approx(2e-3, rel=1e-3)
+    assert float(adam(8 * 422)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_overrides_take_effect():
+    model = zoo.get("cnn_mnist", num_classes=5, input_shape=(32, 32, 3), filters=(8, 16, 32), compile=False)
+    assert model.output_shape == (None, 5)
+    assert model.input_shape == (None, 32, 32, 3)
+    assert model.get_layer("stage1_conv").filters == 8
+    deep = zoo.get("resnet20_cifar10", depth=32, compile=False)
+    assert len([l for l in deep.layers if l.name.endswith("_add")]) == 15
+    wide = zoo.get("mobilenet_v2_cifar10", width_multiplier=1.0, compile=False)
+    assert wide.count_params() > zoo.info("mobilenet_v2_cifar10").num_params
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("cnn_mnist", {"filterz": (1, 2, 3)}, r"no hyper-parameter 'filterz'; allowed: num_classes, input_shape, filters, dropout"),
+        ("cnn_mnist", {"num_classes": 1}, "num_classes must be at least 2"),
+        ("cnn_mnist", {"num_classes": "ten"}, "num_classes must be an integer"),
+        ("cnn_mnist", {"dropout": 1.5}, r"dropout must be in \[0.0, 1.0\)"),
+        ("cnn_mnist", {"filters": (8, 16)}, "filters must have 3 entries"),
+        ("cnn_mnist", {"input_shape": (4, 4, 1)}, "at least 8x8"),
+        ("resnet20_cifar10", {"depth": 21}, r"depth must be 6n\+2"),
+        ("resnet20_cifar10", {"input_shape": (32, 32, 1)}, "must have 3 channel"),
+        ("mobilenet_v2_cifar10", {"width_multiplier": 0}, "width_multiplier must be in"),
+    ],
+)
+def test_bad_hparams_raise_value_errors_naming_what_is_allowed(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.get(name, compile=False, **kwargs)
+
+
+def test_unknown_name_in_get():
+    with pytest.raises(zoo.UnknownModelError, match="did you mean 'cnn_mnist'"):
+        zoo.get("cnn_mnst")
+
+
+def test_user_registered_builder_is_built_and_compiled():
+    import keras
+
+    def tiny(*, units=4, num_classes=2):
+        inputs = keras.Input((3,), name="x")
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="y")(keras.layers.Dense(units)(inputs)))
+
+    card = zoo.ModelCard(
+        name="tiny_user_model", family="mlp", task="image-classification", dataset="mnist", description="tiny",
+        builder=tiny, hparams={"units": 4, "num_classes": 2}, input=zoo.InputSpec("x", (3,), "float32"),
+        output=zoo.OutputSpec("y", 2), num_params=34, recipe=zoo.Recipe(dataset="mnist", epochs=1, batch_size=4),
+    )
+    zoo.register(card)
+    try:
+        model = zoo.get("tiny_user_model", units=8, num_classes=3)
+        assert model.count_params() == 3 * 8 + 8 + 8 * 3 + 3
+        assert model.optimizer is not None
+    finally:
+        zoo.unregister("tiny_user_model")

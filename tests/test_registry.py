@@ -1,0 +1,134 @@
+"""The registry and the cards: listing, describing, registering, and the errors, all without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import zoo
+from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe
+
+CNNS = ["cnn_mnist", "mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10"]
+
+
+def test_list_models_sorted_and_filtered():
+    names = zoo.list_models()
+    assert names == sorted(names)
+    assert set(CNNS) <= set(names)
+    assert zoo.list_models("cnn_*") == ["cnn_mnist"]
+    assert zoo.list_models("resnet*") == ["resnet20_cifar10", "resnet56_cifar10"]
+    assert zoo.list_models(["cnn_*", "resnet20*"]) == ["cnn_mnist", "resnet20_cifar10"]
+    assert zoo.list_models(family="cnn") == sorted(n for n in names if zoo.info(n).family == "cnn")
+    assert zoo.list_models(dataset="cifar10") == ["mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10"]
+    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_mnist", "mobilenet_v2_cifar10"]
+    assert zoo.list_models("nothing_*") == []
+
+
+def test_list_models_pretrained_filter_follows_manifest():
+    with_weights = zoo.list_models(pretrained=True)
+    without = zoo.list_models(pretrained=False)
+    assert set(with_weights).isdisjoint(without)
+    assert set(with_weights) | set(without) == set(zoo.list_models())
+    for name in with_weights:
+        assert zoo.info(name).weights
+    for name in ("resnet20_cifar10", "resnet56_cifar10"):
+        assert name in without
+
+
+def test_unknown_family_is_a_value_error():
+    with pytest.raises(ValueError, match="family 'rnn' is not one of cnn, lstm, transformer"):
+        zoo.list_models(family="rnn")
+
+
+def test_info_card_fields_and_text():
+    card = zoo.info("cnn_mnist")
+    assert card.family == "cnn" and card.task == "image-classification" and card.dataset == "mnist"
+    assert card.input.shape == (28, 28, 1) and card.input.dtype == "uint8" and card.input.value_range == (0, 255)
+    assert card.output.num_classes == 10 and card.output.class_names == tuple("0123456789")
+    assert card.recipe.optimizer == "adam" and card.recipe.batch_size == 128
+    text = str(card)
+    for needle in ("cnn_mnist", "28x28x1 uint8", "values 0..255", "parameters   104,874", "licence",
+                   "optimizer  adam", "batch      128 (global)", "weights"):
+        assert needle in text, needle
+
+
+def test_info_json_round_trips():
+    data = json.loads(zoo.info("resnet20_cifar10").to_json())
+    assert data["name"] == "resnet20_cifar10"
+    assert data["input"]["shape"] == [32, 32, 3]
+    assert data["recipe"]["optimizer"] == "sgd" and data["recipe"]["boundaries"] == [82.0, 123.0]
+    assert data["builder"] == "zoo.models.cnn:resnet_cifar"
+    assert data["weights"] == [] and "CIFAR-10" in data["weights_note"]
+
+
+def test_cifar_cards_say_plainly_they_have_no_weights():
+    for name in ("resnet20_cifar10", "resnet56_cifar10", "mobilenet_v2_cifar10"):
+        assert "no pretrained weights" in str(zoo.info(name))
+
+
+def test_unknown_model_suggests_close_matches():
+    with pytest.raises(zoo.UnknownModelError, match=r"did you mean 'cnn_mnist'\?"):
+        zoo.info("cnn_mnst")
+    with pytest.raises(zoo.UnknownModelError, match="unknown model 'zzz'") as excinfo:
+        zoo.info("zzz")
+    assert "did you mean" not in str(excinfo.value)
+    assert isinstance(excinfo.value, KeyError)  # and catchable as a KeyError
+
+
+def _card(name: str, builder=lambda **kw: None, **changes) -> ModelCard:
+    fields = dict(
+        name=name, family="cnn", task="image-classification", dataset="mnist", description="a test model",
+        builder=builder, hparams={"units": 4},
+        input=InputSpec(name="x", shape=(3,), dtype="float32"), output=OutputSpec(name="y", num_classes=2),
+        num_params=0, recipe=Recipe(dataset="mnist", epochs=1, batch_size=2),
+    )
+    fields.update(changes)
+    return ModelCard(**fields)
+
+
+def test_register_a_user_model_and_refuse_a_taken_name():
+    card = zoo.register(_card("my_test_model"))
+    try:
+        assert "my_test_model" in zoo.list_models()
+        assert zoo.info("my_test_model") is card
+        with pytest.raises(zoo.ModelExistsError, match="'my_test_model' is already registered"):
+            zoo.register(_card("my_test_model"))
+        with pytest.raises(zoo.ModelExistsError, match="'cnn_mnist' is already registered"):
+            zoo.register(_card("cnn_mnist"))
+    finally:
+        zoo.unregister("my_test_model")
+    assert "my_test_model" not in zoo.list_models()
+
+
+@pytest.mark.parametrize(
+    "changes, error, message",
+    [
+        ({"name": "bad name"}, ValueError, "letters, digits and underscores"),
+        ({"family": "rnn"}, ValueError, "family 'rnn'"),
+        ({"task": "segmentation"}, ValueError, "task 'segmentation'"),
+        ({"builder": "no_colon"}, TypeError, "module:function"),
+    ],
+)
+def test_register_validates_the_card(changes, error, message):
+    with pytest.raises(error, match=message):
+        zoo.register(_card(changes.pop("name", "ok_name"), **changes))
+    assert "ok_name" not in zoo.list_models()
+
+
+def test_register_rejects_a_non_card():
+    with pytest.raises(TypeError, match="must be a zoo.ModelCard"):
+        zoo.register({"name": "x"})
+
+
+def test_import_and_listing_leave_tensorflow_out():
+    code = (
+        "import sys, zoo; zoo.list_models(); zoo.list_models(pretrained=True); str(zoo.info('cnn_mnist'));"
+        "zoo.info('cnn_mnist').to_json();"
+        "heavy = [m for m in ('tensorflow', 'keras', 'tensorflow_datasets', 'keras_hub') if m in sys.modules];"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,158 @@
+"""Building models: ``get`` (name -> compiled, optionally pretrained ``keras.Model``) and ``verify``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from zoo import recipes, registry, weights
+from zoo.errors import WeightsError
+from zoo.manifest import WeightsInfo
+from zoo.registry import ModelCard
+
+log = logging.getLogger("zoo")
+
+
+def resolve_hparams(card: ModelCard, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The card's hyper-parameters with ``overrides`` applied; an unknown name raises ValueError."""
+    unknown = sorted(set(overrides) - set(card.hparams))
+    if unknown:
+        raise ValueError(
+            f"{card.name} has no hyper-parameter {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(card.hparams)}"
+        )
+    return {**card.hparams, **overrides}
+
+
+def build(card: ModelCard, hparams: dict[str, Any]) -> Any:
+    """Call the card's builder; a builder's TypeError on a bad value becomes a ValueError naming the model."""
+    try:
+        model = card.load_builder()(**hparams)
+    except TypeError as e:
+        raise ValueError(f"{card.name}: bad hyper-parameters {hparams}: {e}") from e
+    model.zoo_name = card.name  # lets zoo.evaluate / zoo.export find the card of a model object
+    return model
+
+
+def _check_input_shape(card: ModelCard, info: WeightsInfo, hparams: dict[str, Any]) -> None:
+    trained = _plain(info.hparams.get("input_shape", card.hparams.get("input_shape")))
+    wanted = _plain(hparams.get("input_shape", trained))
+    if trained is not None and wanted != trained:
+        raise ValueError(
+            f"{info.full_name} was trained on inputs of shape {tuple(trained)} and cannot take "
+            f"input_shape={tuple(wanted)}; leave input_shape unset (or resize your inputs to {tuple(trained)})"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """JSON gives lists where the cards have tuples."""
+    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _transfer_body(source: Any, target: Any, head: str) -> None:
+    by_name = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        if layer.name != head and layer.weights:
+            layer.set_weights(by_name[layer.name].get_weights())
+
+
+def get(
+    name: str,
+    *,
+    pretrained: bool | str = False,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    compile: bool = True,
+    weights_sha256: str | None = None,
+    **hparams: Any,
+) -> Any:
+    """See :func:`zoo.get`."""
+    card = registry.get_card(name)
+    _, tag = registry.split_name(name)
+    if tag is not None:
+        if pretrained not in (False, True, tag):
+            raise ValueError(f"{name!r} already names weights {tag!r}; do not also pass pretrained={pretrained!r}")
+        pretrained = tag
+    for key, value in (("num_classes", num_classes), ("input_shape", input_shape)):
+        if value is not None:
+            if key not in card.hparams:
+                raise ValueError(f"{card.name} does not take {key}; allowed: {', '.join(card.hparams)}")
+            hparams[key] = tuple(value) if key == "input_shape" else value
+    hp = resolve_hparams(card, hparams)
+
+    if pretrained is False or pretrained is None:
+        if weights_sha256 is not None:
+            raise ValueError("weights_sha256 is only meaningful with pretrained='path/to/file.weights.h5'")
+        model = build(card, hp)
+    elif weights.is_path(pretrained):
+        path = weights.local_file(pretrained, weights_sha256)
+        model = build(card, hp)
+        weights.load_into(model, path)
+    elif pretrained is True or isinstance(pretrained, str):
+        info = weights.find(card, pretrained)
+        _check_input_shape(card, info, hp)
+        trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items() if k not in ("num_classes", "input_shape")}}
+        if any(hp.get(k) != trained_hp[k] for k in trained_hp):
+            changed = sorted(k for k in trained_hp if hp.get(k) != trained_hp[k])
+            raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained_hp[k]!r}' for k in changed)}; "
+                             f"these cannot change with pretrained weights")
+        path = weights.fetch(info)
+        trained_classes = info.hparams.get("num_classes", card.hparams.get("num_classes"))
+        if "num_classes" in hp and hp["num_classes"] != trained_classes:
+            source = build(card, {**hp, "num_classes": trained_classes})
+            weights.load_into(source, path)
+            model = build(card, hp)
+            _transfer_body(source, model, card.output.name)
+            log.warning(
+                "zoo: %s: loaded the body of %s (%d classes); the head '%s' is new, with %d classes",
+                card.name, info.full_name, trained_classes, card.output.name, hp["num_classes"],
+            )
+        else:
+            model = build(card, hp)
+            weights.load_into(model, path)
+    else:
+        raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
+
+    if compile:
+        recipes.compile_model(model, card.recipe)
+    return model
+
+
+def check_input(spec: dict[str, Any]) -> np.ndarray:
+    """The fixed input of ``zoo.verify`` (``{"seed", "batch", "shape", "dtype"}``): deterministic
+    pseudo-random values over the input's range and shape."""
+    rng = np.random.default_rng(spec["seed"])
+    shape = (spec["batch"], *spec["shape"])
+    if spec["dtype"] == "uint8":
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    raise NotImplementedError(f"no fixed input for dtype {spec['dtype']}")
+
+
+def expected_outputs(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model(x, training=False), dtype=np.float64)
+
+
+def verify(name: str, *, tag: str | bool = True) -> dict[str, Any]:
+    """See :func:`zoo.verify`."""
+    card = registry.get_card(name)
+    _, name_tag = registry.split_name(name)
+    info = weights.find(card, name_tag or tag)
+    path = weights.fetch(info)  # checks the sha256
+    model = get(card.name, pretrained=info.tag, compile=False)
+    if not info.check:
+        raise WeightsError(f"{info.full_name} has no fixed-input check in the manifest")
+    got = expected_outputs(model, check_input(info.check["input"]))
+    want = np.asarray(info.check["outputs"], dtype=np.float64)
+    atol = float(info.check.get("atol", 1e-4))
+    if got.shape != want.shape or not np.allclose(got, want, atol=atol, rtol=0):
+        err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+        raise WeightsError(
+            f"{info.full_name}: the fixed input gave outputs that differ from the manifest by up to {err:.3g} "
+            f"(tolerance {atol:g}): a dtype, layout or version drift (made with {info.versions})"
+        )
+    return {
+        "weights": info.full_name, "file": str(path), "sha256": info.sha256, "sha256_ok": True,
+        "outputs_ok": True, "max_abs_diff": float(np.max(np.abs(got - want))), "tolerance": atol,
+    }

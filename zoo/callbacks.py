@@ -1,0 +1,99 @@
+"""Callbacks that write files atomically: the best-model checkpoint and the backup that makes runs resumable."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from zoo._io import atomic_path, atomic_write_text, sha256_file
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore``, with the backup committed atomically.
+
+    Keras writes ``latest.weights.h5`` and then ``training_metadata.json`` in place, so a kill in between
+    leaves a half-written file or weights that do not match the epoch recorded. Here each backup writes
+    ``epoch-N.weights.h5`` (model and optimizer state) through a temporary file, then commits by atomically
+    replacing ``training_metadata.json`` (epoch, file name, sha256), then removes older files. A restart reads
+    the metadata, checks the hash and loads; fit then continues from the last finished epoch.
+    """
+
+    def __init__(self, backup_dir: str | Path, **kwargs: Any):
+        super().__init__(str(backup_dir), **kwargs)
+        self.backup_path = Path(backup_dir)
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.backup_path / "training_metadata.json"
+
+    def read_metadata(self) -> dict[str, Any] | None:
+        if not self.metadata_path.exists():
+            return None
+        return json.loads(self.metadata_path.read_text())
+
+    def _load_model(self) -> None:
+        meta = self.read_metadata()
+        if meta is None:
+            return
+        weights = self.backup_path / meta["weights"]
+        if sha256_file(weights) != meta["sha256"]:
+            raise OSError(f"{weights}: backup does not match its recorded sha256; delete {self.backup_path} to start over")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(str(weights))
+        self.model._initial_epoch = meta["epoch"]
+
+    def _save_model(self) -> None:
+        self.backup_path.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{self._current_epoch:04d}-batch-{self._last_batch_seen}.weights.h5"
+        target = self.backup_path / name
+        with atomic_path(target, suffix=".weights.h5") as tmp:
+            self.model.save_weights(str(tmp))
+        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name, "sha256": sha256_file(target)}
+        atomic_write_text(self.metadata_path, json.dumps(meta))
+        for old in self.backup_path.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Save the weights (model only, loadable by ``zoo.get(pretrained=path)``) whenever ``monitor`` improves."""
+
+    def __init__(self, path: str | Path, monitor: str = "val_accuracy", mode: str = "auto"):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.mode = mode if mode != "auto" else ("max" if "acc" in monitor else "min")
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_epoch: int | None = None
+
+    def on_train_begin(self, logs=None):
+        state = self.path.with_suffix("").with_suffix(".json")
+        if state.exists():  # a resumed run keeps the best so far
+            saved = json.loads(state.read_text())
+            self.best, self.best_epoch = saved["best"], saved["epoch"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(f"the checkpoint monitors {self.monitor!r}, which the logs lack (have: {', '.join(logs or {})})")
+        better = value > self.best if self.mode == "max" else value < self.best
+        if better:
+            self.best, self.best_epoch = float(value), epoch + 1
+            with atomic_path(self.path, suffix=".weights.h5") as tmp:
+                self._save_model_weights(tmp)
+            state = self.path.with_suffix("").with_suffix(".json")
+            atomic_write_text(state, json.dumps({"monitor": self.monitor, "best": self.best, "epoch": self.best_epoch}))
+
+    def _save_model_weights(self, tmp: Path) -> None:
+        # Model weights only: a copy of the model without its optimizer state, so the file stays small.
+        optimizer = self.model.optimizer
+        try:
+            self.model.optimizer = None
+            self.model.save_weights(str(tmp))
+        finally:
+            self.model.optimizer = optimizer

@@ -1,0 +1,3 @@
+"""The built-in model cards, one module per family. Importing this registers them (metadata only)."""
+
+from zoo.cards import cnn  # noqa: F401

@@ -1,0 +1,188 @@
+"""The ``zoo`` command line. It only parses arguments and calls the library.
+
+Bad input: one line on stderr, exit status 2, no traceback. ``list`` and ``info`` import no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import zoo
+from zoo.errors import ZooError
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _existing_dir(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def _weights_column(name: str) -> str:
+    weights = zoo.info(name).weights
+    if not weights:
+        return "-"
+    w = weights[0]
+    metric = next(iter(w.metrics.items()), None)
+    return f"{w.tag} ({metric[0]} {metric[1]:.4f})" if metric else w.tag
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    names = zoo.list_models(args.pattern, family=args.family, task=args.task, dataset=args.dataset,
+                            pretrained=True if args.pretrained else None)
+    if args.json:
+        print(json.dumps([zoo.info(n).to_dict() for n in names], indent=2))
+        return 0
+    if not names:
+        print("no models match", file=sys.stderr)
+        return 1
+    rows = [("name", "family", "task", "dataset", "params", "pretrained weights")]
+    for n in names:
+        card = zoo.info(n)
+        rows.append((n, card.family, card.task, card.dataset, f"{card.num_params / 1e6:.2f}M", _weights_column(n)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    card = zoo.info(args.name)
+    print(card.to_json() if args.json else card)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    result = zoo.train(args.name, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                       data_dir=args.data_dir, model_dir=args.model_dir, resume=not args.no_resume, seed=args.seed,
+                       early_stopping=args.early_stopping, source=args.source, verbose=args.verbose)
+    print(json.dumps({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
+                      "paths": {k: str(v) for k, v in result.paths.items()}}, indent=2))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = zoo.evaluate(args.name, weights=args.weights, split=args.split, data_dir=args.data_dir,
+                           source=args.source)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        for key, value in metrics.items():
+            print(f"{key:>14}  {value:.4f}" if isinstance(value, float) else f"{key:>14}  {value}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    report = zoo.verify(args.name)
+    print(f"{report['weights']}: sha256 ok, loads, fixed-input outputs within {report['tolerance']:g} "
+          f"(max diff {report['max_abs_diff']:.2g})")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="zoo", description="A model zoo for Keras 3 on TensorFlow.")
+    parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("list", help="list the registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch wildcard, e.g. 'cnn_*'")
+    p.add_argument("--family", help="cnn, lstm, transformer or mlp")
+    p.add_argument("--task", help="e.g. image-classification")
+    p.add_argument("--dataset", help="e.g. mnist")
+    p.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
+    p.add_argument("--json", action="store_true", help="the cards as JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="show a model card")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=cmd_info)
+
+    data_help = "folder holding local dataset copies (default $ZOO_DATA_DIR)"
+    p = sub.add_parser("train", help="train a model with its recipe")
+    p.add_argument("name")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int, help="the global batch size")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--data-dir", type=_existing_dir, help=data_help)
+    p.add_argument("--source", choices=("auto", "local", "tfds"), default="auto")
+    p.add_argument("--model-dir", help="where checkpoints, logs and metrics go (default runs/NAME)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the backup")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a model on its test split")
+    p.add_argument("name", help="a model name, or name.tag")
+    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
+    p.add_argument("--split", choices=("test", "validation", "train"), default="test")
+    p.add_argument("--data-dir", type=_existing_dir, help=data_help)
+    p.add_argument("--source", choices=("auto", "local", "tfds"), default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("verify", help="check a weight set: hash, load, fixed-input outputs")
+    p.add_argument("name", help="a model name, or name.tag")
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command in ("train", "evaluate", "verify"):
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return args.func(args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except (ZooError, ValueError, TypeError, FileNotFoundError) as e:
+        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(e: Any) -> str:
+    return " ".join(str(e).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

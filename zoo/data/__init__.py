@@ -1,0 +1,238 @@
+"""Datasets: one loader for each, two sources each (a local copy in the publisher's format, or TFDS).
+
+``load(name, split)`` gives a :class:`Split` of NumPy arrays (these datasets are small); ``pipeline(split, ...)``
+turns it into a batched, shuffled, prefetched ``tf.data.Dataset``. The local copy is looked for under the
+``data_dir`` argument, else under ``$ZOO_DATA_DIR``; ``source="auto"`` takes it when present, else TFDS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo._io import sha256_file
+from zoo.data.catalog import DATASETS, DatasetInfo
+from zoo.errors import DataNotFoundError
+
+SOURCES = ("auto", "local", "tfds")
+SPLITS = ("train", "validation", "test")
+_SHUFFLE_SEED = 20240601  # fixed: the validation carve-out must not move with the training seed
+
+__all__ = ["DATASETS", "Split", "load", "pipeline", "local_dir", "SOURCES", "SPLITS"]
+
+
+@dataclasses.dataclass
+class Split:
+    """One split of one dataset, in memory."""
+
+    dataset: str
+    split: str
+    source: str  # "local" or "tfds"
+    features: np.ndarray | None = None  # images (N, H, W, C) uint8, or texts (N,) object
+    labels: np.ndarray | None = None  # (N,) int32
+    text: str | None = None  # a corpus (tiny_shakespeare)
+    files: tuple[Path, ...] = ()  # the local files read (empty for TFDS)
+    tfds_version: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.text) if self.text is not None else len(self.labels)
+
+    def file_hashes(self) -> dict[str, str]:
+        """sha256 of every local file used, for metrics.json and the weights manifest."""
+        out = {}
+        for f in self.files:
+            if f.is_dir():
+                out[str(f)] = "directory"
+            else:
+                out[f.name] = sha256_file(f)
+        return out
+
+    def provenance(self) -> dict[str, Any]:
+        if self.source == "tfds":
+            return {"source": "tfds", "tfds_version": self.tfds_version}
+        return {"source": "local", "sha256": self.file_hashes()}
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def local_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where local copies are looked for: ``data_dir``, else ``$ZOO_DATA_DIR``, else nowhere."""
+    root = data_dir if data_dir is not None else os.environ.get("ZOO_DATA_DIR")
+    return Path(root).expanduser() if root else None
+
+
+def _local_source(info: DatasetInfo, root: Path | None) -> Path | None:
+    """The local copy's path if present (the dataset's sub-folder, or root itself holding the files)."""
+    if root is None:
+        return None
+    for base in (root / info.local_dir, root):
+        if info.name == "mnist" and (base / "train-images-idx3-ubyte.gz").exists():
+            return base
+        if info.name == "cifar10":
+            for candidate in (base / "cifar-10-batches-py", base / "cifar-10-python.tar.gz"):
+                if candidate.exists():
+                    return candidate
+        if info.name == "imdb_reviews":
+            for candidate in (base / "aclImdb", base / "aclImdb_v1.tar.gz"):
+                if candidate.exists():
+                    return candidate
+        if info.name == "tiny_shakespeare" and (base / "input.txt").exists():
+            return base / "input.txt"
+    return None
+
+
+def _read_local(info: DatasetInfo, path: Path, published: str) -> Split:
+    from zoo.data import sources
+
+    if info.name == "mnist":
+        x, y, files = sources.read_mnist(path, published)
+    elif info.name == "cifar10":
+        x, y, files = sources.read_cifar10(path, published)
+    elif info.name == "imdb_reviews":
+        x, y, files = sources.read_imdb(path, published)
+    else:
+        text, files = sources.read_text(path)
+        return Split(info.name, published, "local", text=text, files=tuple(files))
+    return Split(info.name, published, "local", features=x, labels=y, files=tuple(files))
+
+
+def _read_tfds(info: DatasetInfo, published: str, tfds_data_dir: str | None, looked: str) -> Split:
+    if os.environ.get("ZOO_OFFLINE") == "1":
+        raise DataNotFoundError(f"{info.name}: no local copy ({looked}) and ZOO_OFFLINE=1 forbids a TFDS download; {_how(info)}")
+    from zoo.data import sources
+
+    try:
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(info.tfds_name, data_dir=tfds_data_dir)
+        got = sources.read_tfds(info.tfds_name, published, data_dir=tfds_data_dir, kind=info.kind)
+        version = str(builder.info.version)
+    except DataNotFoundError:
+        raise
+    except Exception as e:  # download refused, no network, a broken TFDS cache
+        raise DataNotFoundError(
+            f"{info.name}: no local copy ({looked}) and TFDS could not provide it "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); {_how(info)}"
+        ) from e
+    return Split(info.name, published, "tfds", tfds_version=version, **got)
+
+
+def _how(info: DatasetInfo) -> str:
+    return f"put the publisher's copy at $ZOO_DATA_DIR/{info.local_layout}, or pass data_dir=, or go online for TFDS"
+
+
+def _carve(split: Split, part: str, fraction: float) -> Split:
+    """Train minus a fixed, shuffled tail of ``fraction`` (part="train"), or that tail (part="validation")."""
+    if split.text is not None:
+        cut = int(len(split.text) * (1 - fraction))
+        return dataclasses.replace(split, split=part, text=split.text[:cut] if part == "train" else split.text[cut:])
+    order = np.random.default_rng(_SHUFFLE_SEED).permutation(len(split.labels))
+    cut = int(round(len(order) * (1 - fraction)))
+    keep = np.sort(order[:cut] if part == "train" else order[cut:])
+    return dataclasses.replace(split, split=part, features=split.features[keep], labels=split.labels[keep])
+
+
+def load(
+    name: str,
+    split: str = "train",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    source: str = "auto",
+    validation_split: float = 0.1,
+    tfds_data_dir: str | None = None,
+) -> Split:
+    """Load one split of one dataset into memory.
+
+    Args:
+        name: "mnist", "cifar10", "imdb_reviews" or "tiny_shakespeare".
+        split: "train", "validation" or "test". Where the publisher has no validation split, "validation" is a
+            fixed, shuffled ``validation_split`` fraction of train and "train" is the rest (``validation_split=0``
+            gives the whole train split).
+        data_dir: folder holding local copies (default ``$ZOO_DATA_DIR``).
+        source: "auto" (the local copy when present, else TFDS), "local" or "tfds".
+        validation_split: the fraction carved from train where needed, in [0, 1).
+        tfds_data_dir: TFDS's own ``data_dir`` (default: TFDS's, i.e. ``$TFDS_DATA_DIR`` or ~/tensorflow_datasets).
+
+    Raises:
+        DataNotFoundError: neither a local copy nor TFDS could provide it (says where it looked, and how to fix it).
+        DataFormatError: a local file is corrupt or truncated (names the file).
+    """
+    info = _info(name)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+    has_validation = "validation" in info.splits
+    if split == "validation" and not has_validation and validation_split == 0:
+        raise ValueError(f"{name} has no validation split; give validation_split > 0 to carve one from train")
+    published = split if (has_validation or split == "test") else "train"
+
+    root = local_dir(data_dir)
+    path = _local_source(info, root) if source != "tfds" else None
+    looked = f"looked under {root}" if root else "no data_dir given and $ZOO_DATA_DIR unset"
+    if path is not None:
+        if info.name == "tiny_shakespeare":
+            loaded = _corpus_split(_read_local(info, path, "train"), published, info)
+        else:
+            loaded = _read_local(info, path, published)
+    elif source == "local":
+        raise DataNotFoundError(f"{name}: no local copy ({looked}); {_how(info)}")
+    else:
+        loaded = _read_tfds(info, published, tfds_data_dir, looked)
+    if published != split or (split == "train" and not has_validation and validation_split):
+        loaded = _carve(loaded, split, validation_split)
+    return loaded
+
+
+def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:
+    """The local tiny-shakespeare file holds the whole text; TFDS splits it train / validation / test in order."""
+    n_train, n_val = info.splits["train"], info.splits["validation"]
+    bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_val), "test": (n_train + n_val, None)}
+    lo, hi = bounds[split]
+    return dataclasses.replace(whole, split=split, text=whole.text[lo:hi])
+
+
+def pipeline(
+    split: Split,
+    *,
+    batch_size: int,
+    training: bool = False,
+    seed: int = 0,
+    augmentation: tuple[str, ...] = (),
+    drop_remainder: bool = False,
+) -> Any:
+    """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split.
+
+    Training: a seeded shuffle of the whole split, reshuffled each epoch (deterministic under ``seed``), then
+    the recipe's augmentation in parallel. Always: batches of the *global* ``batch_size`` and
+    ``prefetch(AUTOTUNE)``. The arrays are in memory, so no ``cache()`` is needed.
+    """
+    import tensorflow as tf
+
+    from zoo.data import augment
+
+    if split.labels is None:
+        raise ValueError(f"{split.dataset} is a corpus; its pipeline belongs to the language models")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    features = split.features
+    if features.dtype == object:
+        features = features.astype(str)
+    ds = tf.data.Dataset.from_tensor_slices((features, split.labels))
+    if training:
+        ds = ds.shuffle(len(split.labels), seed=seed, reshuffle_each_iteration=True)
+        ds = augment.attach(ds, augmentation, seed=seed)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,190 @@
+"""Readers of the publishers' original formats, and of TFDS. Each returns NumPy arrays (or text).
+
+Local copies are read in place, never copied. A corrupt or truncated file raises :class:`DataFormatError`
+naming the file; a missing one is reported by the caller (:func:`zoo.data.load`) with where it looked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import tarfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.errors import DataFormatError
+
+# ---------------------------------------------------------------------------------------------- MNIST (IDX)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+        if head == b"\x1f\x8b":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataFormatError(f"{path}: cannot be read as gzip ({e}); the file is corrupt or truncated") from e
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """One IDX file (``.gz`` or plain), as published at yann.lecun.com/exdb/mnist."""
+    path = Path(path)
+    raw = _read_maybe_gzip(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise DataFormatError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataFormatError(f"{path}: IDX header truncated")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataFormatError(f"{path}: IDX file has {len(raw)} bytes, its header promises {expected}; it is truncated or corrupt")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def read_mnist(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    images_name, labels_name = MNIST_FILES[split]
+    files = [folder / images_name, folder / labels_name]
+    images, labels = read_idx(files[0]), read_idx(files[1])
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataFormatError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
+    return images[..., None], labels.astype(np.int32), files
+
+
+# ------------------------------------------------------------------------------------- CIFAR-10 (pickles)
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """The CIFAR batches are pickles: allow the NumPy array constructors and nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+
+
+def _cifar_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _ArrayOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
+        data, labels = batch[b"data"], batch[b"labels"]
+        images = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.asarray(labels, dtype=np.int32)
+    except Exception as e:  # any malformed pickle or missing key
+        raise DataFormatError(f"{where}: not a CIFAR-10 python batch ({type(e).__name__}: {e})") from e
+    if len(images) != len(labels):
+        raise DataFormatError(f"{where}: {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+
+
+def read_cifar10(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz`` (as published by A. Krizhevsky)."""
+    parts = []
+    if source.is_dir():
+        files = [source / name for name in CIFAR_BATCHES[split]]
+        for f in files:
+            if not f.exists():
+                raise DataFormatError(f"{source}: missing {f.name}; expected {', '.join(CIFAR_BATCHES[split])}")
+            parts.append(_cifar_batch(f.read_bytes(), str(f)))
+    else:
+        files = [source]
+        try:
+            with tarfile.open(source, "r:*") as tar:
+                members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+                for name in CIFAR_BATCHES[split]:
+                    if name not in members:
+                        raise DataFormatError(f"{source}: the archive has no {name}")
+                    parts.append(_cifar_batch(tar.extractfile(members[name]).read(), f"{source}:{name}"))
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+            raise DataFormatError(f"{source}: cannot be read as a tar archive ({e}); it is corrupt or truncated") from e
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), files
+
+
+# ---------------------------------------------------------------------------------------- IMDB (aclImdb)
+
+
+def _rating(name: str) -> int:
+    return int(name.rsplit("_", 1)[1].split(".")[0])
+
+
+def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """The ``aclImdb/`` tree (a directory) or ``aclImdb_v1.tar.gz``: reviews as strings, labels 0 (neg) / 1 (pos)."""
+    texts: list[tuple[str, str, int]] = []  # (sort key, text, label)
+    if source.is_dir():
+        for label, sentiment in ((0, "neg"), (1, "pos")):
+            folder = source / split / sentiment
+            if not folder.is_dir():
+                raise DataFormatError(f"{source}: missing folder {split}/{sentiment}/ of the aclImdb tree")
+            for f in folder.glob("*.txt"):
+                texts.append((f"{sentiment}/{f.name}", f.read_text(encoding="utf-8"), label))
+        files = [source]
+    else:
+        files = [source]
+        prefix = f"aclImdb/{split}/"
+        try:
+            with tarfile.open(source, "r:*") as tar:
+                for member in tar:
+                    if not (member.isfile() and member.name.startswith(prefix) and member.name.endswith(".txt")):
+                        continue
+                    sentiment = member.name[len(prefix) :].split("/")[0]
+                    if sentiment not in ("pos", "neg"):
+                        continue
+                    text = tar.extractfile(member).read().decode("utf-8")
+                    texts.append((member.name[len(prefix) :], text, int(sentiment == "pos")))
+        except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
+            raise DataFormatError(f"{source}: cannot be read as the aclImdb archive ({e}); it is corrupt or truncated") from e
+    if not texts:
+        raise DataFormatError(f"{source}: no reviews found under {split}/pos and {split}/neg")
+    texts.sort()  # a fixed order whatever the file system or archive order
+    return np.array([t for _, t, _ in texts], dtype=object), np.array([y for *_, y in texts], dtype=np.int32), files
+
+
+# ------------------------------------------------------------------------------- tiny-shakespeare (text)
+
+
+def read_text(path: Path) -> tuple[str, list[Path]]:
+    try:
+        return path.read_text(encoding="utf-8"), [path]
+    except UnicodeDecodeError as e:
+        raise DataFormatError(f"{path}: not UTF-8 text ({e})") from e
+
+
+# --------------------------------------------------------------------------------------------------- TFDS
+
+
+def read_tfds(tfds_name: str, split: str, *, data_dir: str | None, kind: str) -> dict[str, Any]:
+    """Read one TFDS split fully into memory (these datasets are small). Raises whatever TFDS raises."""
+    import tensorflow_datasets as tfds
+
+    if kind == "corpus":
+        ds = tfds.load(tfds_name, split=split, data_dir=data_dir)
+        text = "".join(ex["text"].decode("utf-8") for ex in tfds.as_numpy(ds))
+        return {"text": text}
+    ds = tfds.load(tfds_name, split=split, data_dir=data_dir, as_supervised=True, batch_size=-1)
+    x, y = tfds.as_numpy(ds)
+    if kind == "text":
+        x = np.array([s.decode("utf-8") if isinstance(s, bytes) else s for s in x], dtype=object)
+    return {"features": x, "labels": np.asarray(y, dtype=np.int32)}

@@ -1,0 +1,38 @@
+"""The exceptions of the zoo's public API.
+
+Every error the library raises on bad input is one of these (or a plain ``ValueError`` /
+``TypeError`` for a bad argument), with a message that says what was wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """Base class of every zoo-specific error."""
+
+
+class UnknownModelError(ZooError, KeyError):
+    """A model name (or weight tag) that the registry does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelExistsError(ZooError, ValueError):
+    """``zoo.register`` was asked to register a name that is already taken."""
+
+
+class WeightsError(ZooError):
+    """Weights are missing, unavailable offline, corrupt (hash mismatch) or do not fit the model."""
+
+
+class DataNotFoundError(ZooError, FileNotFoundError):
+    """A dataset could be found neither as a local copy nor through TFDS."""
+
+
+class DataFormatError(ZooError, ValueError):
+    """A local dataset file is corrupt, truncated or not in the format expected."""
+
+
+class DeviceUnavailableError(ZooError, RuntimeError):
+    """An accelerator (GPU, TPU) or a cluster was asked for and is not there."""

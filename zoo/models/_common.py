@@ -1,0 +1,43 @@
+"""Validation helpers shared by the builders: check every argument first, then build straight through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+def check_float(name: str, value: Any, *, minimum: float = 0.0, maximum: float = 1.0, open_max: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value < minimum or value > maximum or (open_max and value == maximum):
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}{')' if open_max else ']'}, got {value}")
+    return float(value)
+
+
+def check_ints(name: str, value: Any, *, length: int | None = None, minimum: int = 1) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ValueError(f"{name} must be a non-empty sequence of integers, got {value!r}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(value)}: {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum=minimum) for i, v in enumerate(value))
+
+
+def check_image_shape(
+    value: Any, *, channels: int | None = None, min_side: int = 1
+) -> tuple[int, int, int]:
+    shape = check_ints("input_shape", value, length=3)
+    height, width, chans = shape
+    if channels is not None and chans != channels:
+        raise ValueError(f"input_shape must have {channels} channel(s) (height, width, {channels}), got {shape}")
+    if min(height, width) < min_side:
+        raise ValueError(f"input_shape must be at least {min_side}x{min_side} pixels, got {height}x{width}")
+    return shape

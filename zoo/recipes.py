@@ -1,0 +1,82 @@
+"""From a card's recipe to Keras objects: the optimizer with its learning-rate schedule, the loss, the metrics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from zoo.data.catalog import DATASETS
+from zoo.registry import Recipe
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "piecewise")
+
+
+def steps_per_epoch(recipe: Recipe, num_train: int | None = None) -> int:
+    """Optimizer steps in one epoch: the training examples (train minus the validation carve-out) / global batch."""
+    if num_train is None:
+        info = DATASETS.get(recipe.dataset)
+        if info is None or info.kind == "corpus":
+            return 1000
+        num_train = info.splits["train"]
+        if "validation" not in info.splits:
+            num_train = int(round(num_train * (1 - recipe.validation_split)))
+    return max(1, math.ceil(num_train / recipe.batch_size))
+
+
+def check(recipe: Recipe) -> Recipe:
+    if recipe.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {recipe.optimizer!r}")
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {recipe.schedule!r}")
+    for field in ("epochs", "batch_size"):
+        value = getattr(recipe, field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    if not recipe.learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {recipe.learning_rate!r}")
+    return recipe
+
+
+def learning_rate(recipe: Recipe, steps: int) -> Any:
+    """The recipe's schedule over ``recipe.epochs`` epochs of ``steps`` steps."""
+    import keras
+
+    total = recipe.epochs * steps
+    peak = recipe.learning_rate
+    if recipe.schedule == "constant":
+        return peak
+    if recipe.schedule == "piecewise":
+        boundaries = [int(b * steps) for b in recipe.boundaries]
+        values = [peak * recipe.decay_factor**i for i in range(len(boundaries) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    warmup = min(int(recipe.warmup_epochs * steps), total - 1)
+    if warmup > 0:
+        return keras.optimizers.schedules.CosineDecay(
+            peak / 10, decay_steps=max(1, total - warmup), warmup_target=peak, warmup_steps=warmup
+        )
+    return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
+
+
+def optimizer(recipe: Recipe, steps: int) -> Any:
+    import keras
+
+    lr = learning_rate(check(recipe), steps)
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=False, weight_decay=recipe.weight_decay or None)
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
+    return keras.optimizers.Adam(lr, weight_decay=recipe.weight_decay or None)
+
+
+def loss(recipe: Recipe) -> Any:
+    import keras
+
+    return keras.losses.get(recipe.loss)
+
+
+def compile_model(model: Any, recipe: Recipe, *, steps: int | None = None, **compile_kwargs: Any) -> Any:
+    """Compile ``model`` with the recipe's optimizer, loss and metrics; returns the model."""
+    steps = steps or steps_per_epoch(recipe)
+    model.compile(optimizer=optimizer(recipe, steps), loss=loss(recipe), metrics=list(recipe.metrics), **compile_kwargs)
+    return model

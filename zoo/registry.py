@@ -1,0 +1,277 @@
+"""The registry: model names, their cards and their builders.
+
+Metadata is data, builders are code. A :class:`ModelCard` is plain Python data and importing this module
+imports nothing heavy, so listing and describing models never loads TensorFlow. A card names its builder as
+``"module:function"`` and the builder's module (which imports Keras) is imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from zoo.errors import ModelExistsError, UnknownModelError
+
+FAMILIES = ("cnn", "lstm", "transformer", "mlp")
+TASKS = ("image-classification", "text-classification", "language-modeling")
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What a model takes: one named input, raw as a user has it (uint8 pixels, text strings)."""
+
+    name: str
+    shape: tuple[int | None, ...]  # without the batch dimension; None for a variable length
+    dtype: str  # "uint8", "float32", "string", "int32"
+    value_range: tuple[float, float] | None = None  # (0, 255) for uint8 images; None for text
+    kind: str = "image"  # "image", "text", "tokens"
+    preprocessing: str = ""  # what the model does inside (rescaling, tokenising), in words
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSpec:
+    """What a model answers: a named output over ``num_classes`` classes (or a vocabulary)."""
+
+    name: str
+    num_classes: int
+    activation: str = "softmax"  # what the head ends with: "softmax" (probabilities) or "linear" (logits)
+    class_names: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How the model is trained: every field is the default that ``zoo.train`` uses and can override."""
+
+    dataset: str
+    epochs: int
+    batch_size: int  # the global batch
+    optimizer: str = "adam"  # "adam", "adamw", "sgd"
+    learning_rate: float = 1e-3  # the peak rate
+    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "piecewise"
+    warmup_epochs: float = 0.0
+    boundaries: tuple[float, ...] = ()  # "piecewise": epochs at which the rate is multiplied by decay_factor
+    decay_factor: float = 0.1
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # "sgd" only
+    loss: str = "sparse_categorical_crossentropy"
+    metrics: tuple[str, ...] = ("accuracy",)
+    augmentation: tuple[str, ...] = ()  # names understood by zoo.data.augment
+    validation_split: float = 0.1  # carved from train when the dataset has no validation split
+    monitor: str = "val_accuracy"  # what the best checkpoint and early stopping watch
+    early_stopping_patience: int | None = None
+    seed: int = 0
+
+    def replace(self, **changes: Any) -> Recipe:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            allowed = ", ".join(f.name for f in dataclasses.fields(self))
+            raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}; allowed: {allowed}")
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """Everything known about a registered model, without building it."""
+
+    name: str
+    family: str
+    task: str
+    dataset: str
+    description: str
+    builder: str | Callable[..., Any]  # "module:function", or a callable for user registrations
+    hparams: Mapping[str, Any]  # the builder's keyword arguments and their defaults
+    input: InputSpec
+    output: OutputSpec
+    num_params: int  # with the default hyper-parameters
+    recipe: Recipe
+    reference: str = ""
+    license: str = "Apache-2.0"
+    notes: str = ""
+
+    # -- the weights this model has (read from the manifest; no TensorFlow) --
+    @property
+    def weights(self) -> list[Any]:
+        from zoo import manifest
+
+        return manifest.weights_for(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "builder":
+                value = value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
+            elif dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[field.name] = value
+        out["weights"] = [w.to_dict() for w in self.weights]
+        if not out["weights"]:
+            out["weights_note"] = self.notes or "no pretrained weights yet"
+        return json.loads(json.dumps(out, default=list))  # tuples -> lists, a plain JSON-able dict
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        r, i, o = self.recipe, self.input, self.output
+        shape = "x".join("?" if d is None else str(d) for d in i.shape)
+        rng = f", values {i.value_range[0]:g}..{i.value_range[1]:g}" if i.value_range else ""
+        schedule = r.schedule
+        if r.schedule == "cosine":
+            schedule = f"cosine to 0 after {r.warmup_epochs:g} warm-up epoch(s)"
+        elif r.schedule == "piecewise":
+            schedule = f"x{r.decay_factor:g} at epochs {', '.join(f'{b:g}' for b in r.boundaries)}"
+        opt = r.optimizer + (f" (momentum {r.momentum:g})" if r.optimizer == "sgd" else "")
+        if r.weight_decay:
+            opt += f", weight decay {r.weight_decay:g}"
+        classes = ", ".join(o.class_names) if o.class_names else f"{o.num_classes} classes"
+        lines = [
+            f"{self.name}  ({self.family}, {self.task})",
+            f"  {self.description}",
+            "",
+            f"  dataset      {self.dataset}",
+            f"  input        '{i.name}': {shape} {i.dtype}{rng}" + (f"; {i.preprocessing}" if i.preprocessing else ""),
+            f"  output       '{o.name}': {o.activation} over {classes}",
+            f"  parameters   {self.num_params:,}",
+            f"  reference    {self.reference}",
+            f"  licence      {self.license}",
+            f"  hparams      {', '.join(f'{k}={v!r}' for k, v in self.hparams.items())}",
+            "  recipe",
+            f"    optimizer  {opt}, learning rate {r.learning_rate:g}, {schedule}",
+            f"    batch      {r.batch_size} (global), {r.epochs} epochs, seed {r.seed}",
+            f"    loss       {r.loss}",
+            f"    metrics    {', '.join(r.metrics)}",
+            f"    augment    {', '.join(r.augmentation) or 'none'}",
+            "  weights",
+        ]
+        weights = self.weights
+        if not weights:
+            lines.append(f"    none: {self.notes or 'no pretrained weights yet'}")
+        for w in weights:
+            lines.extend("    " + line for line in w.describe().splitlines())
+        return "\n".join(lines)
+
+    def load_builder(self) -> Callable[..., Any]:
+        if callable(self.builder):
+            return self.builder
+        module, _, attr = self.builder.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+_REGISTRY: dict[str, ModelCard] = {}
+_BUILTINS_LOADED = False
+
+
+def _ensure_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        importlib.import_module("zoo.cards")
+
+
+def _check_card(card: ModelCard) -> None:
+    if not isinstance(card, ModelCard):
+        raise TypeError(f"card must be a zoo.ModelCard, got {type(card).__name__}")
+    if not card.name or not all(c.isalnum() or c == "_" for c in card.name):
+        raise ValueError(f"model name {card.name!r} must be non-empty letters, digits and underscores")
+    if card.family not in FAMILIES:
+        raise ValueError(f"family {card.family!r} is not one of {', '.join(FAMILIES)}")
+    if card.task not in TASKS:
+        raise ValueError(f"task {card.task!r} is not one of {', '.join(TASKS)}")
+    if not (callable(card.builder) or (isinstance(card.builder, str) and ":" in card.builder)):
+        raise TypeError("builder must be a callable or a 'module:function' string")
+
+
+def register_card(card: ModelCard) -> ModelCard:
+    """Add a card to the registry; a name that is taken is refused with :class:`ModelExistsError`."""
+    _check_card(card)
+    if card.name in _REGISTRY:
+        raise ModelExistsError(
+            f"a model named {card.name!r} is already registered; choose another name "
+            f"(registered names: zoo.list_models())"
+        )
+    _REGISTRY[card.name] = card
+    return card
+
+
+def unregister(name: str) -> None:
+    """Remove a model from the registry (for user registrations and tests)."""
+    _ensure_builtins()
+    if name not in _REGISTRY:
+        raise _unknown(name)
+    del _REGISTRY[name]
+
+
+def _unknown(name: str) -> UnknownModelError:
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownModelError(f"unknown model {name!r}{hint} (zoo.list_models() lists the {len(_REGISTRY)} models)")
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"cnn_mnist.mnist_v1"`` -> ``("cnn_mnist", "mnist_v1")``; a plain name has no tag."""
+    if not isinstance(name, str):
+        raise TypeError(f"a model name must be a string, got {type(name).__name__}")
+    arch, _, tag = name.partition(".")
+    return arch, (tag or None)
+
+
+def get_card(name: str) -> ModelCard:
+    """The card of a registered model (a ``name.tag`` is accepted: the tag is ignored here)."""
+    _ensure_builtins()
+    arch, _ = split_name(name)
+    try:
+        return _REGISTRY[arch]
+    except KeyError:
+        raise _unknown(arch) from None
+
+
+def _match(value: str, wanted: str | Sequence[str] | None) -> bool:
+    if wanted is None:
+        return True
+    patterns = [wanted] if isinstance(wanted, str) else list(wanted)
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def list_models(
+    pattern: str | Sequence[str] = "*",
+    *,
+    family: str | None = None,
+    task: str | None = None,
+    dataset: str | None = None,
+    pretrained: bool | None = None,
+    exclude: str | Sequence[str] | None = None,
+) -> list[str]:
+    """Names of registered models, sorted, filtered with fnmatch wildcards.
+
+    Args:
+        pattern: one wildcard pattern or several (a name matching any is kept), e.g. ``"cnn_*"``.
+        family: keep one family ("cnn", "lstm", "transformer", "mlp"); wildcards allowed.
+        task: keep one task, e.g. ``"image-classification"``; wildcards allowed.
+        dataset: keep models trained on one dataset, e.g. ``"mnist"``; wildcards allowed.
+        pretrained: ``True`` keeps models with weights, ``False`` those without, ``None`` all.
+        exclude: wildcard pattern(s) of names to leave out.
+
+    Returns:
+        The matching names, sorted.
+    """
+    _ensure_builtins()
+    if family is not None and isinstance(family, str) and not any(ch in family for ch in "*?[") and family not in FAMILIES:
+        raise ValueError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
+    names = []
+    for name, card in _REGISTRY.items():
+        if not _match(name, pattern) or (exclude is not None and _match(name, exclude)):
+            continue
+        if not (_match(card.family, family) and _match(card.task, task) and _match(card.dataset, dataset)):
+            continue
+        if pretrained is not None and bool(card.weights) != pretrained:
+            continue
+        names.append(name)
+    return sorted(names)

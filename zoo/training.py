@@ -1,0 +1,248 @@
+"""Training and evaluation: a card's recipe, standard compile + ``model.fit``, and every artefact written.
+
+``train`` hands one thing to the next: card -> recipe (with overrides) -> data splits -> pipelines -> model
+(``zoo.get``) compiled for the recipe -> fit with callbacks -> test metrics -> ``metrics.json`` and curves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from zoo import data as zdata
+from zoo import recipes, registry
+from zoo._io import atomic_path, atomic_write_text
+from zoo.registry import ModelCard, Recipe
+
+BEST_WEIGHTS = "best.weights.h5"
+FINAL_WEIGHTS = "final.weights.h5"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``zoo.train`` gives back."""
+
+    model: Any  # the trained keras.Model (weights of the best epoch restored)
+    history: dict[str, list[float]]  # per-epoch logs of this run and any run it resumed
+    test_metrics: dict[str, float]
+    paths: dict[str, Path]  # model_dir, best_weights, final_weights, metrics, curves, csv_log, tensorboard, backup
+    wall_time_s: float
+    epochs_run: int  # epochs run by this call (fewer than the recipe's when it resumed)
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    from zoo import __version__
+
+    return {"zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+
+
+def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return recipes.check(card.recipe.replace(**given))
+
+
+def default_model_dir(name: str) -> Path:
+    return Path("runs") / name
+
+
+def _splits(recipe: Recipe, data_dir: str | os.PathLike[str] | None, source: str) -> dict[str, zdata.Split]:
+    kwargs = {"data_dir": data_dir, "source": source, "validation_split": recipe.validation_split}
+    return {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
+
+
+def _history_from_csv(path: Path) -> dict[str, list[float]]:
+    import csv
+
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    history: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path:
+    """A PNG with the loss and each metric per epoch, training against validation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], "o-", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path
+
+
+def train(
+    name: str,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+    resume: bool = True,
+    seed: int | None = None,
+    early_stopping: int | None = None,
+    source: str = "auto",
+    verbose: int | str = "auto",
+    callbacks: list[Any] | None = None,
+    **hparams: Any,
+) -> TrainResult:
+    """See :func:`zoo.train`."""
+    import keras
+
+    from zoo import api
+    from zoo.callbacks import AtomicBackupAndRestore, AtomicBestCheckpoint
+
+    card = registry.get_card(name)
+    recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+                            "early_stopping_patience": early_stopping})
+    hp = api.resolve_hparams(card, hparams)
+    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
+    paths = {
+        "model_dir": model_dir, "best_weights": model_dir / BEST_WEIGHTS, "final_weights": model_dir / FINAL_WEIGHTS,
+        "metrics": model_dir / "metrics.json", "curves": model_dir / "curves.png", "csv_log": model_dir / "log.csv",
+        "tensorboard": model_dir / "tensorboard", "backup": model_dir / "backup",
+    }
+    if not resume:
+        import shutil
+
+        for key in ("backup", "csv_log", "tensorboard"):
+            target = paths[key]
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        model_dir.joinpath("best.json").unlink(missing_ok=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    splits = _splits(recipe, data_dir, source)
+    keras.utils.set_random_seed(recipe.seed)
+    train_ds = zdata.pipeline(splits["train"], batch_size=recipe.batch_size, training=True, seed=recipe.seed,
+                              augmentation=recipe.augmentation)
+    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size)
+    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size)
+
+    model = api.get(card.name, compile=False, **hp)
+    steps = recipes.steps_per_epoch(recipe, len(splits["train"]))
+    recipes.compile_model(model, recipe, steps=steps)
+    _print(verbose, f"zoo: training {card.name} on {recipe.dataset} ({len(splits['train'])} train, "
+                    f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
+                    f"{recipe.epochs} epochs of {steps} steps at global batch {recipe.batch_size}; writing to {model_dir}")
+
+    backup = AtomicBackupAndRestore(paths["backup"], delete_checkpoint=False)
+    cbs = [
+        backup,
+        AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
+        keras.callbacks.CSVLogger(str(paths["csv_log"]), append=True),
+        keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
+    ]
+    if recipe.early_stopping_patience:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=recipe.monitor, patience=recipe.early_stopping_patience,
+                                                 mode="max" if "acc" in recipe.monitor else "min"))
+    cbs.extend(callbacks or [])
+
+    meta = backup.read_metadata()
+    start_epoch = meta["epoch"] if meta else 0
+    if start_epoch:
+        _print(verbose, f"zoo: resuming from the backup of epoch {start_epoch} in {paths['backup']}")
+    t0 = time.perf_counter()
+    if start_epoch < recipe.epochs:
+        model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose, shuffle=False)
+    wall = time.perf_counter() - t0
+
+    with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
+        model.save_weights(str(tmp))
+    if paths["best_weights"].exists():
+        model.load_weights(str(paths["best_weights"]))
+    test = _evaluate_model(model, test_ds)
+    history = _history_from_csv(paths["csv_log"])
+    plot_curves(history, paths["curves"], f"{card.name} on {recipe.dataset}")
+    report = {
+        "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
+        "best_epoch": _best_epoch(model_dir), "epochs": len(history.get("loss", [])),
+        "wall_time_s_this_run": round(wall, 2), "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
+        "data": {s: splits[s].provenance() for s in ("train", "test")},
+        "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    atomic_write_text(paths["metrics"], json.dumps(report, indent=2, default=str) + "\n")
+    _print(verbose, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) + f"; wrote {paths['metrics']}")
+    return TrainResult(model, history, test, paths, wall, max(0, recipe.epochs - start_epoch))
+
+
+def _best_epoch(model_dir: Path) -> int | None:
+    state = model_dir / "best.json"
+    return json.loads(state.read_text())["epoch"] if state.exists() else None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=list))
+
+
+def _print(verbose: int | str, message: str) -> None:
+    if verbose:
+        print(message, flush=True)
+
+
+def _evaluate_model(model: Any, ds: Any) -> dict[str, float]:
+    result = model.evaluate(ds, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}
+
+
+def evaluate(
+    name_or_model: Any,
+    *,
+    weights: bool | str | None = None,
+    split: str = "test",
+    data_dir: str | os.PathLike[str] | None = None,
+    source: str = "auto",
+    batch_size: int | None = None,
+) -> dict[str, float]:
+    """See :func:`zoo.evaluate`."""
+    from zoo import api
+
+    if isinstance(name_or_model, str):
+        card = registry.get_card(name_or_model)
+        _, tag = registry.split_name(name_or_model)
+        pretrained = weights if weights is not None else (tag or True)
+        model = api.get(name_or_model if tag and weights is None else card.name, pretrained=pretrained, compile=False)
+    else:
+        model = name_or_model
+        card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
+        if weights is not None:
+            raise ValueError("weights= is for a model name; load weights into your model yourself")
+    recipe = card.recipe
+    if split not in zdata.SPLITS:
+        raise ValueError(f"split must be one of {', '.join(zdata.SPLITS)}, got {split!r}")
+    loaded = zdata.load(recipe.dataset, split, data_dir=data_dir, source=source, validation_split=recipe.validation_split)
+    recipes.compile_model(model, recipe)
+    result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256))
+    result["num_examples"] = len(loaded)
+    return result

@@ -1,0 +1,133 @@
+"""Weight files: find them (bundled, cached, downloaded or local), check their full sha256, load them.
+
+The sha256 is checked on every load, cache hits included, before anything touches the model. Loading is
+weights-only (``.weights.h5`` through ``model.load_weights``): nothing is unpickled and no ``.keras`` file is
+ever loaded with ``safe_mode=False``. Downloads go to ``$ZOO_HOME/weights`` (default
+``~/.cache/zoo/weights``) through a temporary file that is renamed only once it is complete and verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from zoo import manifest
+from zoo._io import atomic_path, sha256_file
+from zoo.errors import WeightsError
+from zoo.manifest import WeightsInfo
+from zoo.registry import ModelCard
+
+log = logging.getLogger("zoo")
+WEIGHTS_SUFFIX = ".weights.h5"
+DOWNLOAD_TIMEOUT_S = 30
+
+
+def home() -> Path:
+    """The zoo's cache folder: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
+    if os.environ.get("ZOO_HOME"):
+        return Path(os.environ["ZOO_HOME"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "zoo"
+
+
+def offline() -> bool:
+    return os.environ.get("ZOO_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def find(card: ModelCard, pretrained: bool | str) -> WeightsInfo:
+    """The manifest entry that ``pretrained`` (True for the default, or a tag) names for this model."""
+    available = manifest.weights_for(card.name)
+    if not available:
+        raise WeightsError(f"{card.name} has no pretrained weights yet: {card.notes or 'none were trained'}")
+    if pretrained is True:
+        return available[0]
+    for info in available:
+        if info.tag == pretrained:
+            return info
+    tags = ", ".join(repr(w.tag) for w in available)
+    raise WeightsError(f"{card.name} has no weights tagged {pretrained!r}; available: {tags}")
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise WeightsError(
+            f"{path}: sha256 mismatch: expected {expected.lower()}, got {actual}; the file is corrupt or not the "
+            f"one the manifest describes, and nothing was loaded (delete it to fetch it again)"
+        )
+
+
+def _download(url: str, target: Path, info: WeightsInfo) -> None:
+    from tqdm.auto import tqdm
+
+    with atomic_path(target, suffix=WEIGHTS_SUFFIX) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
+                total = int(response.headers.get("Content-Length") or info.size or 0)
+                with tqdm(total=total or None, unit="B", unit_scale=True, desc=f"zoo: {info.file}", leave=False) as bar:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            got = tmp.stat().st_size
+            if got != info.size:
+                raise WeightsError(f"download of {url} was cut off: got {got} of {info.size} bytes; nothing was kept")
+            check_sha256(tmp, info.sha256)
+        except WeightsError:
+            raise
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise WeightsError(f"could not download {url}: {e}; nothing was kept (retry, or put the file at {target})") from e
+
+
+def fetch(info: WeightsInfo) -> Path:
+    """The verified local path of a manifest entry's file: bundled, cached, or downloaded into the cache."""
+    if info.bundled_path.exists():
+        check_sha256(info.bundled_path, info.sha256)
+        return info.bundled_path
+    cached = home() / "weights" / info.file
+    if cached.exists():
+        check_sha256(cached, info.sha256)
+        return cached
+    if info.url is None:
+        raise WeightsError(f"{info.full_name}: {info.file} should be bundled in the package but is missing: reinstall zoo")
+    if offline():
+        raise WeightsError(
+            f"{info.full_name}: {info.file} is not in the cache and ZOO_OFFLINE=1 forbids downloading it; "
+            f"fetch {info.url} elsewhere and put it at {cached}"
+        )
+    _download(info.url, cached, info)
+    return cached
+
+
+def local_file(path: str | os.PathLike[str], sha256: str | None = None) -> Path:
+    """A user's own weights file, checked to be a ``.weights.h5`` (and against ``sha256`` when given)."""
+    path = Path(path).expanduser()
+    if path.suffix == ".keras":
+        raise WeightsError(
+            f"{path}: zoo loads weights only (.weights.h5); a whole .keras model is loaded with "
+            f"keras.saving.load_model(path), which keeps safe_mode on"
+        )
+    if not str(path).endswith(WEIGHTS_SUFFIX):
+        raise WeightsError(f"{path}: expected a Keras weights file ending in {WEIGHTS_SUFFIX}")
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    if sha256 is not None:
+        check_sha256(path, sha256)
+    return path
+
+
+def load_into(model: Any, path: Path) -> None:
+    """Load a verified weights file into a built model; a file that does not fit raises WeightsError."""
+    try:
+        model.load_weights(str(path))
+    except (ValueError, KeyError, OSError) as e:
+        raise WeightsError(f"{path}: these weights do not fit {model.name}: {str(e).splitlines()[0]}") from e
+
+
+def is_path(pretrained: Any) -> bool:
+    return isinstance(pretrained, (str, os.PathLike)) and (
+        str(pretrained).endswith((WEIGHTS_SUFFIX, ".keras", ".h5")) or os.sep in str(pretrained)
+    )
