@@ -28,6 +28,7 @@ import os
 import pickle
 import struct
 import tarfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,11 @@ def write_mnist(root: str | os.PathLike[str], n_train: int = 60, n_test: int = 2
 
 
 class _Py2StylePickler(pickle._Pickler):  # the pure-Python pickler, whose dispatch table can be extended
-    """Protocol 2 as Python 2's cPickle wrote it: ``bytes`` as (SHORT_)BINSTRING, not ``_codecs.encode``."""
+    """Protocol 2 as Python 2's cPickle wrote the CIFAR batches: ``bytes`` *and* ``str`` as (SHORT_)BINSTRING
+    (Python 2's str; loaded back as bytes with ``encoding="bytes"``), not through ``_codecs.encode``, and NumPy's
+    array constructor under its old module name ``numpy.core.multiarray``."""
+
+    _OLD_MODULES = {"numpy._core.multiarray": "numpy.core.multiarray"}
 
     def save_bytes(self, obj: bytes) -> None:
         n = len(obj)
@@ -101,8 +106,20 @@ class _Py2StylePickler(pickle._Pickler):  # the pure-Python pickler, whose dispa
             self.write(pickle.BINSTRING + struct.pack("<i", n) + obj)
         self.memoize(obj)
 
+    def save_str(self, obj: str) -> None:
+        self.save_bytes(obj.encode("latin-1"))
+
+    def save_global(self, obj, name=None) -> None:
+        name = name or obj.__qualname__
+        module = pickle.whichmodule(obj, name)
+        module = self._OLD_MODULES.get(module, module)
+        self.write(pickle.GLOBAL + f"{module}\n{name}\n".encode("ascii"))
+        self.memoize(obj)
+
     dispatch = dict(pickle._Pickler.dispatch)
     dispatch[bytes] = save_bytes
+    dispatch[str] = save_str
+    dispatch[types.FunctionType] = save_global
 
 
 def cifar10_batch_bytes(images_hwc: np.ndarray, labels, *, batch_label: str = "batch", protocol: int = 2) -> bytes:

@@ -13,18 +13,22 @@ from zoo._io import atomic_path, atomic_write_text, sha256_file
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras' ``BackupAndRestore``, with the backup committed atomically.
+    """Keras' ``BackupAndRestore``, with the backup committed atomically, and the epoch logs kept with it.
 
     Keras writes ``latest.weights.h5`` and then ``training_metadata.json`` in place, so a kill in between
     leaves a half-written file or weights that do not match the epoch recorded. Here each backup writes
     ``epoch-N.weights.h5`` (model and optimizer state) through a temporary file, then commits by atomically
-    replacing ``training_metadata.json`` (epoch, file name, sha256), then removes older files. A restart reads
-    the metadata, checks the hash and loads; fit then continues from the last finished epoch.
+    replacing ``training_metadata.json`` (epoch, file name, sha256 and the logs of every finished epoch), then
+    removes older files. A restart removes stale temporary files, reads the metadata, checks the hash and
+    loads; fit then continues from the last finished epoch. The CSV log is rewritten atomically from the
+    committed logs, so it never holds an epoch twice or misses one across a kill.
     """
 
-    def __init__(self, backup_dir: str | Path, **kwargs: Any):
+    def __init__(self, backup_dir: str | Path, *, csv_path: str | Path | None = None, **kwargs: Any):
         super().__init__(str(backup_dir), **kwargs)
         self.backup_path = Path(backup_dir)
+        self.csv_path = Path(csv_path) if csv_path else None
+        self.epoch_logs: list[dict[str, float]] = []
 
     @property
     def metadata_path(self) -> Path:
@@ -35,17 +39,30 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             return None
         return json.loads(self.metadata_path.read_text())
 
+    def on_train_begin(self, logs=None):
+        for stale in self.backup_path.glob(".*.tmp*"):  # left by a kill mid-write; never committed
+            stale.unlink(missing_ok=True)
+        super().on_train_begin(logs)
+
     def _load_model(self) -> None:
         meta = self.read_metadata()
         if meta is None:
             return
         weights = self.backup_path / meta["weights"]
-        if sha256_file(weights) != meta["sha256"]:
-            raise OSError(f"{weights}: backup does not match its recorded sha256; delete {self.backup_path} to start over")
+        if not weights.exists() or sha256_file(weights) != meta["sha256"]:
+            raise OSError(f"{weights}: backup missing or not matching its recorded sha256; delete {self.backup_path} to start over")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))
         self.model._initial_epoch = meta["epoch"]
+        self.epoch_logs = list(meta.get("logs", []))
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.epoch_logs = [e for e in self.epoch_logs if e["epoch"] < epoch + 1] + [entry]
+        super().on_epoch_end(epoch, logs)
+        if self.csv_path is not None:
+            write_csv_log(self.csv_path, self.epoch_logs)
 
     def _save_model(self) -> None:
         self.backup_path.mkdir(parents=True, exist_ok=True)
@@ -53,11 +70,19 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         target = self.backup_path / name
         with atomic_path(target, suffix=".weights.h5") as tmp:
             self.model.save_weights(str(tmp))
-        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name, "sha256": sha256_file(target)}
+        meta = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name,
+                "sha256": sha256_file(target), "logs": self.epoch_logs}
         atomic_write_text(self.metadata_path, json.dumps(meta))
         for old in self.backup_path.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def write_csv_log(path: Path, epoch_logs: list[dict[str, float]]) -> None:
+    keys = sorted({k for e in epoch_logs for k in e} - {"epoch"})
+    lines = [",".join(["epoch", *keys])]
+    lines += [",".join([str(e["epoch"]), *(repr(e.get(k, "")) for k in keys)]) for e in epoch_logs]
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 class AtomicBestCheckpoint(keras.callbacks.Callback):

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +59,6 @@ def default_model_dir(name: str) -> Path:
 def _splits(recipe: Recipe, data_dir: str | os.PathLike[str] | None, source: str) -> dict[str, zdata.Split]:
     kwargs = {"data_dir": data_dir, "source": source, "validation_split": recipe.validation_split}
     return {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
-
-
-def _history_from_csv(path: Path) -> dict[str, list[float]]:
-    import csv
-
-    if not path.exists():
-        return {}
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    history: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if key != "epoch":
-                history.setdefault(key, []).append(float(value))
-    return history
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path:
@@ -156,11 +142,10 @@ def train(
                     f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
                     f"{recipe.epochs} epochs of {steps} steps at global batch {recipe.batch_size}; writing to {model_dir}")
 
-    backup = AtomicBackupAndRestore(paths["backup"], delete_checkpoint=False)
+    backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False)
     cbs = [
         backup,
         AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
-        keras.callbacks.CSVLogger(str(paths["csv_log"]), append=True),
         keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
     ]
     if recipe.early_stopping_patience:
@@ -173,16 +158,19 @@ def train(
     if start_epoch:
         _print(verbose, f"zoo: resuming from the backup of epoch {start_epoch} in {paths['backup']}")
     t0 = time.perf_counter()
-    if start_epoch < recipe.epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose, shuffle=False)
+    # Always fit: with a finished backup it runs no epoch but restores the backed-up weights.
+    model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose, shuffle=False)
     wall = time.perf_counter() - t0
 
     with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
     if paths["best_weights"].exists():
-        model.load_weights(str(paths["best_weights"]))
+        with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(paths["best_weights"]))
     test = _evaluate_model(model, test_ds)
-    history = _history_from_csv(paths["csv_log"])
+    history = {k: [e[k] for e in backup.epoch_logs if k in e] for k in (backup.epoch_logs[-1] if backup.epoch_logs else {})
+               if k != "epoch"}
     plot_curves(history, paths["curves"], f"{card.name} on {recipe.dataset}")
     report = {
         "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,

@@ -1,0 +1,157 @@
+"""Training: a short run on small data whose loss falls and which writes every artefact; evaluation; and a
+training subprocess killed with SIGKILL mid-run that resumes from its last finished epoch."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from tests._datafiles import MNIST_FILES, write_idx
+from tests.conftest import ROOT
+from zoo._io import sha256_file
+
+
+def write_learnable_mnist(root: Path, n_train: int, n_test: int, seed: int = 0) -> Path:
+    """MNIST-format IDX files where class k is a bright 7x7 block at one of 10 places, over noise."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            r, c = divmod(int(k), 5)
+            images[i, 3 + 12 * r : 10 + 12 * r, 1 + 5 * c : 6 + 5 * c] = 255
+        images_name, labels_name = MNIST_FILES[split]
+        write_idx(root / "mnist" / images_name, images)
+        write_idx(root / "mnist" / labels_name, labels)
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory) -> Path:
+    return write_learnable_mnist(tmp_path_factory.mktemp("data"), n_train=400, n_test=100)
+
+
+@pytest.fixture(scope="module")
+def trained(small_mnist, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("run") / "cnn_mnist"
+    result = zoo.train("cnn_mnist", epochs=3, batch_size=32, data_dir=small_mnist, model_dir=model_dir,
+                       filters=(8, 16, 16), verbose=0, learning_rate=3e-3)
+    return result
+
+
+def test_short_training_run_learns_and_writes_every_artefact(trained):
+    result = trained
+    assert result.epochs_run == 3
+    assert len(result.history["loss"]) == 3
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert set(result.test_metrics) == {"loss", "accuracy"}
+    assert result.test_metrics["accuracy"] > 0.5  # 10 classes: chance is 0.1
+    for key in ("best_weights", "final_weights", "metrics", "curves", "csv_log", "tensorboard", "backup"):
+        assert result.paths[key].exists(), key
+    assert result.paths["curves"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(result.paths["tensorboard"].rglob("events.out.tfevents.*"))
+    rows = result.paths["csv_log"].read_text().splitlines()
+    assert rows[0].split(",")[0] == "epoch" and [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert not list(result.paths["model_dir"].rglob(".*.tmp*")), "a temporary file was left behind"
+
+
+def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mnist):
+    report = json.loads(trained.paths["metrics"].read_text())
+    assert report["model"] == "cnn_mnist" and report["epochs"] == 3
+    assert report["recipe"]["epochs"] == 3 and report["recipe"]["batch_size"] == 32
+    assert report["recipe"]["learning_rate"] == 3e-3 and report["recipe"]["optimizer"] == "adam"
+    assert report["hparams"]["filters"] == [8, 16, 16]
+    assert report["versions"]["keras"].startswith("3.") and report["versions"]["tensorflow"].startswith("2.")
+    train_hashes = report["data"]["train"]["sha256"]
+    image_file = small_mnist / "mnist" / "train-images-idx3-ubyte.gz"
+    assert train_hashes["train-images-idx3-ubyte.gz"] == sha256_file(image_file)
+    assert report["test_metrics"]["accuracy"] == pytest.approx(trained.test_metrics["accuracy"])
+
+
+def test_evaluate_reproduces_the_test_metrics_from_the_best_weights(trained, small_mnist):
+    model = zoo.get("cnn_mnist", pretrained=str(trained.paths["best_weights"]), filters=(8, 16, 16))
+    got = zoo.evaluate(model, data_dir=small_mnist)
+    assert got["num_examples"] == 100
+    assert got["accuracy"] == pytest.approx(trained.test_metrics["accuracy"], abs=1e-6)
+    assert got["loss"] == pytest.approx(trained.test_metrics["loss"], rel=1e-4)
+
+
+def test_a_finished_run_started_again_trains_no_more(trained, small_mnist):
+    again = zoo.train("cnn_mnist", epochs=3, batch_size=32, data_dir=small_mnist, model_dir=trained.paths["model_dir"],
+                      filters=(8, 16, 16), verbose=0, learning_rate=3e-3)
+    assert again.epochs_run == 0
+    assert len(again.history["loss"]) == 3
+    assert again.test_metrics["accuracy"] == pytest.approx(trained.test_metrics["accuracy"], abs=1e-6)
+
+
+def test_overrides_are_validated(small_mnist, tmp_path):
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        zoo.train("cnn_mnist", epochs=0, data_dir=small_mnist, model_dir=tmp_path)
+    with pytest.raises(ValueError, match="no hyper-parameter 'widht'"):
+        zoo.train("cnn_mnist", widht=3, data_dir=small_mnist, model_dir=tmp_path)
+    with pytest.raises(zoo.DataNotFoundError, match="cifar10"):
+        zoo.train("resnet20_cifar10", data_dir=small_mnist, model_dir=tmp_path, source="local")
+
+
+def _committed_backup_is_whole(backup: Path) -> int:
+    """Check the committed backup (metadata and the file it names); return its epoch (0 if none yet)."""
+    meta_path = backup / "training_metadata.json"
+    for _ in range(20):
+        if not meta_path.exists():
+            return 0
+        meta = json.loads(meta_path.read_text())  # an atomic replace: never half-written JSON
+        weights = backup / meta["weights"]
+        try:
+            assert sha256_file(weights) == meta["sha256"], "a committed backup does not match its hash"
+            return meta["epoch"]
+        except FileNotFoundError:  # replaced between our two reads: read the new metadata
+            continue
+    raise AssertionError("the backup kept changing under the reader")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
+    data = write_learnable_mnist(tmp_path / "data", n_train=1500, n_test=100)
+    model_dir = tmp_path / "run"
+    epochs = 8
+    cmd = [sys.executable, "-m", "zoo", "train", "cnn_mnist", "--data-dir", str(data), "--model-dir", str(model_dir),
+           "--epochs", str(epochs), "--batch-size", "32", "--verbose", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    killed_at = 0
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            killed_at = _committed_backup_is_whole(model_dir / "backup")
+            if killed_at >= 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        first_output = proc.communicate()[0]
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed:\n{first_output[-2000:]}"
+    assert 2 <= killed_at < epochs
+    killed_at = _committed_backup_is_whole(model_dir / "backup")  # what survived the kill is whole
+    for best in model_dir.glob("best.weights.h5"):
+        zoo.get("cnn_mnist", pretrained=str(best), compile=False)
+
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert f"resuming from the backup of epoch {killed_at}" in second.stdout
+    assert f"Epoch {killed_at + 1}/{epochs}" in second.stdout and "Epoch 1/" not in second.stdout
+    rows = (model_dir / "log.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(1, epochs + 1))
+    report = json.loads((model_dir / "metrics.json").read_text())
+    assert report["epochs"] == epochs
+    assert _committed_backup_is_whole(model_dir / "backup") == epochs
+    assert not list(model_dir.rglob(".*.tmp*"))

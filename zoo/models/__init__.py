@@ -1,0 +1,1 @@
+"""Builders: plain functions returning functional keras.Models (imported only when a model is built)."""
