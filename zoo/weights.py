@@ -8,9 +8,11 @@ ever loaded with ``safe_mode=False``. Downloads go to ``$ZOO_HOME/weights`` (def
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import urllib.error
+import warnings
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,7 @@ def _download(url: str, target: Path, info: WeightsInfo) -> None:
             check_sha256(tmp, info.sha256)
         except WeightsError:
             raise
-        except (urllib.error.URLError, OSError, ValueError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             raise WeightsError(f"could not download {url}: {e}; nothing was kept (retry, or put the file at {target})") from e
 
 
@@ -121,10 +123,16 @@ def local_file(path: str | os.PathLike[str], sha256: str | None = None) -> Path:
 
 def load_into(model: Any, path: Path) -> None:
     """Load a verified weights file into a built model; a file that does not fit raises WeightsError."""
-    try:
-        model.load_weights(str(path))
-    except (ValueError, KeyError, OSError) as e:
-        raise WeightsError(f"{path}: these weights do not fit {model.name}: {str(e).splitlines()[0]}") from e
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(path))
+        except (ValueError, KeyError, OSError) as e:
+            raise WeightsError(f"{path}: these weights do not fit {model.name}: {str(e).splitlines()[0]}") from e
+    # Keras skips what does not match with a warning and leaves fresh weights there: refuse that.
+    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) and "optimizer" not in str(w.message)]
+    if skipped:
+        raise WeightsError(f"{path}: these weights do not fit {model.name}: {skipped[0].splitlines()[0]}")
 
 
 def is_path(pretrained: Any) -> bool:

@@ -1,0 +1,249 @@
+"""Pretrained weights: the manifest, sha256 on every load, downloads through the cache, offline mode, the head
+replacement, zoo.verify, and the bundled cnn_mnist weights' accuracy on the real test split."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.conftest import run_cli
+from zoo import manifest, weights
+from zoo._io import sha256_file
+
+
+@pytest.fixture(scope="module")
+def default_info() -> manifest.WeightsInfo:
+    info = manifest.weights_for("cnn_mnist")[0]
+    assert info.default and info.bundled_path.exists()
+    return info
+
+
+def test_manifest_entry_is_complete_and_true(default_info):
+    info = default_info
+    assert info.full_name == "cnn_mnist.mnist_v1"
+    assert sha256_file(info.bundled_path) == info.sha256 and len(info.sha256) == 64
+    assert info.bundled_path.stat().st_size == info.size < 3_000_000
+    assert info.num_params == zoo.info("cnn_mnist").num_params
+    assert info.metrics["accuracy"] >= 0.994
+    assert set(info.data_sha256) == {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                                     "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    assert {"epochs", "batch_size", "optimizer", "seed"} <= set(info.recipe)
+    assert {"tensorflow", "keras"} <= set(info.versions)
+    assert info.license and info.data_license == "CC BY-SA 3.0" and info.date
+    assert info.file.startswith(f"cnn_mnist-mnist_v1-{info.sha256[:8]}")
+
+
+def test_info_and_list_show_the_weights():
+    assert "cnn_mnist" in zoo.list_models(pretrained=True)
+    text = str(zoo.info("cnn_mnist"))
+    assert "cnn_mnist.mnist_v1  [default]" in text and "accuracy 0.99" in text
+    out = run_cli("list", "--pretrained")
+    assert out.returncode == 0 and "cnn_mnist" in out.stdout and "mnist_v1 (accuracy 0.99" in out.stdout
+
+
+def test_pretrained_true_tag_and_name_tag_give_the_same_weights(default_info):
+    a = zoo.get("cnn_mnist", pretrained=True, compile=False)
+    b = zoo.get("cnn_mnist", pretrained="mnist_v1", compile=False)
+    c = zoo.get("cnn_mnist.mnist_v1", compile=False)
+    for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+        np.testing.assert_array_equal(wa, wc)
+    fresh = zoo.get("cnn_mnist", compile=False)
+    assert not np.array_equal(fresh.get_weights()[0], a.get_weights()[0])
+
+
+def test_unknown_tag_and_models_without_weights():
+    with pytest.raises(zoo.WeightsError, match="no weights tagged 'nope'; available: 'mnist_v1'"):
+        zoo.get("cnn_mnist", pretrained="nope")
+    with pytest.raises(zoo.WeightsError, match="resnet20_cifar10 has no pretrained weights yet"):
+        zoo.get("resnet20_cifar10", pretrained=True)
+
+
+def test_one_byte_changed_raises_and_loads_nothing(default_info, tmp_path, monkeypatch):
+    corrupt = tmp_path / "corrupt.weights.h5"
+    data = bytearray(default_info.bundled_path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    corrupt.write_bytes(bytes(data))
+    loads = []
+    monkeypatch.setattr(weights, "load_into", lambda model, path: loads.append(path))
+    with pytest.raises(zoo.WeightsError) as excinfo:
+        zoo.get("cnn_mnist", pretrained=str(corrupt), weights_sha256=default_info.sha256)
+    message = str(excinfo.value)
+    assert str(corrupt) in message and default_info.sha256 in message and sha256_file(corrupt) in message
+    assert loads == []
+
+
+def test_a_corrupt_bundled_file_is_refused(default_info, tmp_path, monkeypatch):
+    bundle = tmp_path / "files"
+    bundle.mkdir()
+    (bundle / default_info.file).write_bytes(default_info.bundled_path.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setattr(manifest, "BUNDLE_DIR", bundle)
+    with pytest.raises(zoo.WeightsError, match="sha256 mismatch"):
+        zoo.get("cnn_mnist", pretrained=True)
+
+
+def test_local_weights_files(default_info, tmp_path):
+    model = zoo.get("cnn_mnist", pretrained=str(default_info.bundled_path), weights_sha256=default_info.sha256)
+    assert model.compiled
+    with pytest.raises(zoo.WeightsError, match="loads weights only"):
+        zoo.get("cnn_mnist", pretrained=str(tmp_path / "model.keras"))
+    with pytest.raises(zoo.WeightsError, match="no such weights file"):
+        zoo.get("cnn_mnist", pretrained=str(tmp_path / "missing.weights.h5"))
+    with pytest.raises(zoo.WeightsError, match="do not fit"):
+        zoo.get("resnet20_cifar10", pretrained=str(default_info.bundled_path))
+
+
+def test_num_classes_replaces_the_head_and_keeps_the_body(caplog):
+    base = zoo.get("cnn_mnist", pretrained=True, compile=False)
+    with caplog.at_level("WARNING", logger="zoo"):
+        model = zoo.get("cnn_mnist", pretrained=True, num_classes=3, compile=False)
+    assert model.output_shape == (None, 3)
+    for layer in model.layers:
+        if layer.name == "probabilities":
+            assert layer.get_weights()[0].shape == (1152, 3)
+        else:
+            for w, w0 in zip(layer.get_weights(), base.get_layer(layer.name).get_weights()):
+                np.testing.assert_array_equal(w, w0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "zoo"]
+    assert len(lines) == 1 and "the head 'probabilities' is new, with 3 classes" in lines[0]
+
+
+def test_input_shape_the_weights_cannot_take():
+    with pytest.raises(ValueError, match=r"trained on inputs of shape \(28, 28, 1\) and cannot take input_shape=\(32, 32, 1\)"):
+        zoo.get("cnn_mnist", pretrained=True, input_shape=(32, 32, 1))
+    with pytest.raises(ValueError, match="cannot change with pretrained weights"):
+        zoo.get("cnn_mnist", pretrained=True, filters=(8, 8, 8))
+
+
+def test_verify_passes_and_catches_drift(default_info, monkeypatch):
+    report = zoo.verify("cnn_mnist")
+    assert report["sha256_ok"] and report["outputs_ok"] and report["max_abs_diff"] < 1e-4
+    out = run_cli("verify", "cnn_mnist.mnist_v1")
+    assert out.returncode == 0 and "sha256 ok" in out.stdout
+    outputs = np.asarray(default_info.check["outputs"])
+    drifted = dataclasses.replace(default_info, check={**default_info.check, "outputs": (outputs[:, ::-1]).tolist()})
+    monkeypatch.setattr(manifest, "weights_for", lambda name: [drifted])
+    with pytest.raises(zoo.WeightsError, match="drift"):
+        zoo.verify("cnn_mnist")
+
+
+# ------------------------------------------------------------------------------ downloads through the cache
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+    cut_at: int | None = None
+    requests: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        type(self).requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        body = self.payload if self.cut_at is None else self.payload[: self.cut_at]
+        self.wfile.write(body)
+        self.wfile.flush()
+        if self.cut_at is not None:
+            self.connection.shutdown(2)  # the connection dies midway
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server(default_info):
+    _Handler.payload = default_info.bundled_path.read_bytes()
+    _Handler.cut_at = None
+    _Handler.requests = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def served_info(default_info, server):
+    """A manifest entry for the same file, not bundled, served from 127.0.0.1."""
+    url = f"http://127.0.0.1:{server.server_address[1]}/weights/{default_info.file}"
+    info = dataclasses.replace(default_info, tag="served", file="served-" + default_info.file, url=url, default=False)
+    manifest.add(info)
+    yield info
+    manifest.remove(info)
+
+
+def test_download_goes_through_the_cache_and_rechecks_on_every_hit(served_info, zoo_home, monkeypatch):
+    model = zoo.get("cnn_mnist", pretrained="served", compile=False)
+    cached = zoo_home / "weights" / served_info.file
+    assert cached.exists() and sha256_file(cached) == served_info.sha256
+    assert len(_Handler.requests) == 1 and not list(cached.parent.glob(".*tmp*"))
+    reference = zoo.get("cnn_mnist", pretrained=True, compile=False)
+    np.testing.assert_array_equal(model.get_weights()[0], reference.get_weights()[0])
+
+    hashed = []
+    real = weights.sha256_file
+    monkeypatch.setattr(weights, "sha256_file", lambda p: hashed.append(Path(p)) or real(p))
+    zoo.get("cnn_mnist", pretrained="served", compile=False)
+    assert hashed == [cached] and len(_Handler.requests) == 1  # a cache hit, and its hash checked again
+
+    data = bytearray(cached.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    cached.write_bytes(bytes(data))
+    with pytest.raises(zoo.WeightsError, match=f"{cached}: sha256 mismatch"):
+        zoo.get("cnn_mnist", pretrained="served", compile=False)
+
+
+def test_a_download_cut_off_midway_leaves_no_file(served_info, zoo_home):
+    _Handler.cut_at = served_info.size // 2
+    with pytest.raises(zoo.WeightsError, match="nothing was kept"):
+        zoo.get("cnn_mnist", pretrained="served", compile=False)
+    folder = zoo_home / "weights"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_download_with_the_wrong_content_is_refused(served_info, zoo_home):
+    _Handler.payload = bytes(len(_Handler.payload))
+    with pytest.raises(zoo.WeightsError, match="sha256 mismatch"):
+        zoo.get("cnn_mnist", pretrained="served", compile=False)
+    assert list((zoo_home / "weights").iterdir()) == []
+
+
+def test_offline_never_touches_the_network(served_info, zoo_home, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("the network was touched"))
+    with pytest.raises(zoo.WeightsError) as excinfo:
+        zoo.get("cnn_mnist", pretrained="served")
+    message = str(excinfo.value)
+    assert "ZOO_OFFLINE=1" in message and served_info.url in message
+    assert str(zoo_home / "weights" / served_info.file) in message
+    assert _Handler.requests == []
+    # bundled weights need no network, offline or not
+    assert zoo.get("cnn_mnist", pretrained=True, compile=False) is not None
+
+
+def test_zoo_home_default_is_under_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZOO_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert weights.home() == tmp_path / "zoo"
+
+
+# ------------------------------------------------------------------------------------------------ real data
+
+
+@pytest.mark.real_data
+def test_bundled_weights_score_the_card_accuracy_on_the_real_test_split(real_data_dir, default_info):
+    got = zoo.evaluate("cnn_mnist", data_dir=real_data_dir)
+    assert got["num_examples"] == 10_000
+    assert got["accuracy"] >= default_info.metrics["accuracy"] - 0.0005
+    out = run_cli("evaluate", "cnn_mnist", "--json", env={"ZOO_DATA_DIR": str(real_data_dir)})
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["accuracy"] == pytest.approx(got["accuracy"], abs=1e-6)
