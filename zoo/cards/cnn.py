@@ -35,7 +35,7 @@ register_card(ModelCard(
     output=OutputSpec(name="probabilities", num_classes=10, class_names=MNIST_CLASSES),
     num_params=104_874,
     recipe=Recipe(
-        dataset="mnist", epochs=8, batch_size=128, optimizer="adam", learning_rate=2e-3, schedule="cosine",
+        dataset="mnist", epochs=12, batch_size=128, optimizer="adam", learning_rate=2e-3, schedule="cosine",
         warmup_epochs=0.25, augmentation=("random_shift_2",), validation_split=0.1,
     ),
     reference="Improves on the Keras example 'Simple MNIST convnet' (keras.io/examples/vision/mnist_convnet) "

@@ -1,0 +1,152 @@
+"""cnn_mnist training figures on the real MNIST, each against a baseline run in the same script.
+
+    ZOO_DATA_DIR=../shared/data python benchmarks/mnist_training.py [--only time_to_99,throughput,pipeline]
+
+1. time_to_99: wall time (training only; the per-epoch test evaluation is excluded) until the test accuracy
+   first reaches 99.0%: `zoo.train("cnn_mnist")` with its recipe against the classic Keras MNIST convnet example
+   (keras.io/examples/vision/mnist_convnet: batch 128, Adam, 15 epochs). Goal: ratio at most 0.5.
+2. throughput: training examples/s of `zoo.train` against a hand-written `model.fit` of the same model on the
+   same data (NumPy arrays, no augmentation), epochs after the first. Goal: ratio at least 0.95.
+3. pipeline: examples/s of the zoo's training input pipeline alone (shuffle, augmentation, batching) against
+   the examples/s that training consumes. Goal: at least 5x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from _common import save
+
+import keras
+import numpy as np
+
+import zoo
+from zoo import data as zdata
+
+TARGET = 0.99
+
+
+class EpochClock(keras.callbacks.Callback):
+    """Training time per epoch (from the epoch's start to its last batch; validation excluded), and optionally
+    the test accuracy after each epoch, stopping once it reaches `target`."""
+
+    def __init__(self, test=None, target=None):
+        super().__init__()
+        self.test, self.target = test, target
+        self.train_times, self.test_accuracy, self.reached_at = [], [], None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_times.append(self.last - self.t0)
+        if self.test is not None:
+            x, y = self.test
+            acc = float(self.model.evaluate(x, y, batch_size=1000, verbose=0, return_dict=True)["accuracy"])
+            self.test_accuracy.append(acc)
+            if self.reached_at is None and acc >= self.target:
+                self.reached_at = sum(self.train_times)
+                self.model.stop_training = True
+
+
+def classic_convnet() -> keras.Model:
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+        layers.MaxPooling2D(pool_size=(2, 2)),
+        layers.Flatten(),
+        layers.Dropout(0.5),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
+def time_to_99(data_dir) -> dict:
+    test = zdata.load("mnist", "test", data_dir=data_dir)
+    train_full = zdata.load("mnist", "train", data_dir=data_dir, validation_split=0.0)
+
+    keras.utils.set_random_seed(0)
+    classic = classic_convnet()
+    classic.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    clock_classic = EpochClock((test.features.astype("float32") / 255, keras.utils.to_categorical(test.labels, 10)), TARGET)
+    classic.fit(train_full.features.astype("float32") / 255, keras.utils.to_categorical(train_full.labels, 10),
+                batch_size=128, epochs=15, validation_split=0.1, callbacks=[clock_classic], verbose=2)
+
+    clock_zoo = EpochClock((test.features, test.labels), TARGET)
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo.train("cnn_mnist", data_dir=data_dir, model_dir=tmp, callbacks=[clock_zoo], verbose=2)
+
+    def summary(clock):
+        return {"reached_99_after_s": None if clock.reached_at is None else round(clock.reached_at, 2),
+                "epochs_run": len(clock.train_times), "train_time_s": round(sum(clock.train_times), 2),
+                "test_accuracy_per_epoch": [round(a, 4) for a in clock.test_accuracy]}
+
+    out = {"zoo_cnn_mnist": summary(clock_zoo), "classic_keras_convnet": summary(clock_classic)}
+    if clock_zoo.reached_at is not None:
+        if clock_classic.reached_at is not None:
+            out["ratio"] = round(clock_zoo.reached_at / clock_classic.reached_at, 3)
+        else:  # the classic never got there in 15 epochs: its full time is a lower bound
+            out["ratio_at_most"] = round(clock_zoo.reached_at / sum(clock_classic.train_times), 3)
+    return out
+
+
+def throughput(data_dir, epochs: int = 3) -> dict:
+    train = zdata.load("mnist", "train", data_dir=data_dir)
+    n = len(train)
+    keras.utils.set_random_seed(0)
+    hand = zoo.get("cnn_mnist", compile=False)
+    hand.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clock_hand = EpochClock()
+    hand.fit(train.features, train.labels, batch_size=128, epochs=epochs, shuffle=True, callbacks=[clock_hand], verbose=2)
+
+    clock_zoo = EpochClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        zoo.train("cnn_mnist", epochs=epochs, data_dir=data_dir, model_dir=tmp, callbacks=[clock_zoo], verbose=2)
+    rate = lambda c: n * (len(c.train_times) - 1) / sum(c.train_times[1:])  # noqa: E731
+    return {"examples_per_s": {"zoo.train": round(rate(clock_zoo), 1), "hand_written_fit": round(rate(clock_hand), 1)},
+            "ratio": round(rate(clock_zoo) / rate(clock_hand), 3), "epochs_measured": epochs - 1,
+            "train_examples": n}
+
+
+def pipeline(data_dir, training_rate: float | None) -> dict:
+    card = zoo.info("cnn_mnist")
+    train = zdata.load("mnist", "train", data_dir=data_dir)
+    ds = zdata.pipeline(train, batch_size=128, training=True, seed=0, augmentation=card.recipe.augmentation)
+    for _ in ds.take(5):  # warm up
+        pass
+    t0 = time.perf_counter()
+    count = sum(int(x.shape[0]) for x, _ in ds)
+    rate = count / (time.perf_counter() - t0)
+    out = {"pipeline_examples_per_s": round(rate, 1), "augmentation": list(card.recipe.augmentation)}
+    if training_rate:
+        out["training_examples_per_s"] = training_rate
+        out["ratio"] = round(rate / training_rate, 2)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="time_to_99,throughput,pipeline")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    parts = args.only.split(",")
+    result = {}
+    if "time_to_99" in parts:
+        result["time_to_99"] = time_to_99(args.data_dir)
+    if "throughput" in parts:
+        result["throughput"] = throughput(args.data_dir)
+    if "pipeline" in parts:
+        rate = result.get("throughput", {}).get("examples_per_s", {}).get("zoo.train")
+        result["pipeline"] = pipeline(args.data_dir, rate)
+    save("mnist_training", result)
+
+
+if __name__ == "__main__":
+    main()
