@@ -190,7 +190,8 @@ def imdb_reviews(split: str, n_per_label: int) -> list[tuple[str, str, int]]:
     for label, sentiment, ratings in ((0, "neg", (1, 2, 3, 4)), (1, "pos", (7, 8, 9, 10))):
         for i in range(n_per_label):
             rating = ratings[i % 4]
-            text = f"{split} {sentiment} review {i}, rated {rating}/10. Caf\u00e9 na\u00efve \u2014 ok.<br /><br />The end."
+            text = (f"{split} {sentiment} review {i}, rated {rating}/10. "
+                    "Caf\u00e9 na\u00efve \u2014 ok.<br /><br />The end.")
             out.append((f"{sentiment}/{i}_{rating}.txt", text, label))
     return out
 

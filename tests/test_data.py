@@ -229,10 +229,7 @@ def test_imdb_validation_carve_out(tmp_path):
 
 
 @pytest.mark.parametrize("archive", [
-    pytest.param(False, id="dir", marks=pytest.mark.xfail(
-        strict=True, raises=UnicodeDecodeError,
-        reason="bug: read_imdb reads the aclImdb tree with read_text() outside any try: a raw UnicodeDecodeError "
-               "that does not name the file")),
+    pytest.param(False, id="dir"),
     pytest.param(True, id="tar.gz"),
 ])
 def test_imdb_review_not_utf8(tmp_path, archive):
@@ -267,7 +264,8 @@ def test_tiny_shakespeare_splits_exact(tmp_path):
     path = root / "tinyshakespeare" / "input.txt"
     assert got["test"].file_hashes() == {"input.txt": _sha256(path)}
     # validation_split does not move the published corpus splits
-    assert load("tiny_shakespeare", "train", data_dir=root, source="local", validation_split=0.5).text == text[:1_003_854]
+    half = load("tiny_shakespeare", "train", data_dir=root, source="local", validation_split=0.5)
+    assert half.text == text[:1_003_854]
 
 
 def test_tiny_shakespeare_not_utf8(tmp_path):
@@ -415,6 +413,14 @@ def test_mnist_idx_shorter_than_its_header_says(mnist_root):
     raw = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(raw[:-100]))  # a valid gzip of a truncated IDX file
     with pytest.raises(zoo.DataFormatError, match="truncated") as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_mnist_idx_longer_than_its_header_says(mnist_root):
+    path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\x00" * 5))
+    with pytest.raises(zoo.DataFormatError, match="header promises") as err:
         load("mnist", "test", data_dir=mnist_root, source="local")
     assert str(path) in str(err.value)
 
@@ -639,7 +645,6 @@ def test_pipeline_unknown_augmentation(mnist_train, name):
         zoo.data.pipeline(mnist_train, batch_size=8, training=True, augmentation=("random_shift_2", name))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: pipeline() checks augmentation names only when training=True")
 def test_pipeline_unknown_augmentation_when_not_training(mnist_train):
     with pytest.raises(ValueError, match="unknown augmentation"):
         zoo.data.pipeline(mnist_train, batch_size=8, training=False, augmentation=("rotate_90",))
@@ -771,7 +776,8 @@ def test_real_imdb(real_imdb_test, real_data_dir):
 
 @pytest.mark.real_data
 def test_real_tiny_shakespeare(real_data_dir):
-    got = {s: load("tiny_shakespeare", s, data_dir=real_data_dir, source="local") for s in ("train", "validation", "test")}
+    got = {s: load("tiny_shakespeare", s, data_dir=real_data_dir, source="local")
+           for s in ("train", "validation", "test")}
     assert {s: len(v) for s, v in got.items()} == {"train": 1_003_854, "validation": 55_770, "test": 55_770}
     whole = "".join(got[s].text for s in ("train", "validation", "test"))
     assert len(whole) == TINY_SHAKESPEARE_CHARS and len(set(whole)) == 65

@@ -22,6 +22,7 @@ from zoo.errors import (
     DataFormatError,
     DataNotFoundError,
     DeviceUnavailableError,
+    ExportError,
     ModelExistsError,
     UnknownModelError,
     WeightsError,
@@ -36,10 +37,11 @@ if TYPE_CHECKING:
     from zoo.training import TrainResult
 
 __all__ = [
-    "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify",
+    "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify", "export",
+    "predict",
     "ModelCard", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError",
+    "DeviceUnavailableError", "ExportError",
 ]
 
 
@@ -175,3 +177,49 @@ def verify(name: str) -> dict[str, Any]:
     from zoo import api
 
     return api.verify(name)
+
+
+def export(
+    model_or_name: str | keras.Model,
+    path: str,
+    *,
+    format: str = "saved_model",
+    pretrained: bool | str = True,
+    overwrite: bool = False,
+    version: int = 1,
+    quantization: str | None = None,
+    data_dir: str | None = None,
+) -> Any:
+    """Export a model for serving; returns the path written.
+
+    Args:
+        model_or_name: a model from ``zoo.get``/``zoo.train``, or a registered name (built with its default
+            weights, or ``pretrained``: a tag or a ``.weights.h5`` path; a model without weights as built).
+        path: for ``"saved_model"`` a folder: the export goes to ``path/<version>/`` as TF Serving expects,
+            with a ``serving_default`` signature taking the raw input (named as on the card, batch dimension
+            open) and answering ``probabilities``, ``class_id`` and ``class_name``, the card in
+            ``assets.extra/zoo_card.json``. For ``"keras"`` a ``.keras`` file; for ``"tflite"`` a ``.tflite`` file.
+        format: "saved_model", "keras" or "tflite".
+        overwrite: replace an existing export (otherwise an existing one is an error).
+        quantization: TFLite only: None (float32), "float16", or "int8" (calibrated on the model's training
+            data, read through ``data_dir`` / ``$ZOO_DATA_DIR``).
+
+    Everything is written into a temporary place first and renamed: nothing half-written is ever left.
+
+    Raises:
+        ExportError: a missing parent folder, an existing export, an unknown format, a model without an input spec.
+    """
+    from zoo import exporting
+
+    return exporting.export(model_or_name, path, format=format, pretrained=pretrained, overwrite=overwrite,
+                          version=version, quantization=quantization, data_dir=data_dir)
+
+
+def predict(name_or_model: str | keras.Model, inputs: Any, *, top_k: int = 3, pretrained: bool | str = True) -> list:
+    """Classify image files (PNG, JPEG, NPY; converted and resized as the card says) or a uint8 batch.
+
+    Returns, for each input, ``{"input", "top_k": [{"class_id", "class_name", "probability"}, ...]}``.
+    """
+    from zoo import prediction
+
+    return prediction.predict(name_or_model, inputs, top_k=top_k, pretrained=pretrained)

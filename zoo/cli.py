@@ -109,6 +109,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    written = zoo.export(args.name, args.path, format=args.format, pretrained=args.weights or True,
+                         overwrite=args.overwrite, version=args.version, quantization=args.quantization,
+                         data_dir=args.data_dir)
+    print(f"wrote {written}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    results = zoo.predict(args.name, args.inputs, top_k=args.top_k, pretrained=args.weights or True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        best = result["top_k"]
+        print(f"{result['input']}: " + ", ".join(f"{c['class_name']} {c['probability']:.1%}" for c in best))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- parser
 
 
@@ -156,6 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite)")
+    p.add_argument("name", help="a model name, or name.tag")
+    p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
+    p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
+    p.add_argument("--quantization", choices=("float16", "int8"), help="TFLite only")
+    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
+    p.add_argument("--version", type=_positive_int, default=1, help="the SavedModel version folder (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.add_argument("--data-dir", type=_existing_dir, help="calibration data for int8 (default $ZOO_DATA_DIR)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY)")
+    p.add_argument("name", help="a model name, or name.tag")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--top-k", type=_positive_int, default=3)
+    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
     p = sub.add_parser("verify", help="check a weight set: hash, load, fixed-input outputs")
     p.add_argument("name", help="a model name, or name.tag")
     p.set_defaults(func=cmd_verify)
@@ -166,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command in ("train", "evaluate", "verify"):
+        if args.command in ("train", "evaluate", "verify", "export", "predict"):
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return args.func(args)
     except UsageError as e:

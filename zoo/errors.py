@@ -36,3 +36,7 @@ class DataFormatError(ZooError, ValueError):
 
 class DeviceUnavailableError(ZooError, RuntimeError):
     """An accelerator (GPU, TPU) or a cluster was asked for and is not there."""
+
+
+class ExportError(ZooError, ValueError):
+    """An export that cannot be written as asked: a bad path, format or model; nothing is left half-written."""

@@ -45,10 +45,7 @@ class Split:
         """sha256 of every local file used, for metrics.json and the weights manifest."""
         out = {}
         for f in self.files:
-            if f.is_dir():
-                out[str(f)] = "directory"
-            else:
-                out[f.name] = sha256_file(f)
+            out[f.name] = "directory (not hashed)" if f.is_dir() else sha256_file(f)
         return out
 
     def provenance(self) -> dict[str, Any]:
@@ -195,8 +192,12 @@ def load(
 
 
 def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:
-    """The local tiny-shakespeare file holds the whole text; TFDS splits it train / validation / test in order."""
+    """The local tiny-shakespeare file holds the whole text; TFDS splits it train / validation / test in order,
+    at the published sizes (a text of another length is split in the same proportions)."""
     n_train, n_val = info.splits["train"], info.splits["validation"]
+    total = sum(info.splits.values())
+    if len(whole.text) != total:
+        n_train, n_val = len(whole.text) * n_train // total, len(whole.text) * n_val // total
     bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_val), "test": (n_train + n_val, None)}
     lo, hi = bounds[split]
     return dataclasses.replace(whole, split=split, text=whole.text[lo:hi])
@@ -223,8 +224,9 @@ def pipeline(
 
     if split.labels is None:
         raise ValueError(f"{split.dataset} is a corpus; its pipeline belongs to the language models")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    augment.check(augmentation)
     features = split.features
     if features.dtype == object:
         features = features.astype(str)

@@ -61,6 +61,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 def read_mnist(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     images_name, labels_name = MNIST_FILES[split]
     files = [folder / images_name, folder / labels_name]
+    for f in files:
+        if not f.is_file():
+            raise DataFormatError(f"{f}: missing; the {split} split needs {' and '.join(MNIST_FILES[split])} in {folder}")
     images, labels = read_idx(files[0]), read_idx(files[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataFormatError(f"{folder}: images {images.shape} and labels {labels.shape} do not match")
@@ -139,7 +142,10 @@ def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Pa
             if not folder.is_dir():
                 raise DataFormatError(f"{source}: missing folder {split}/{sentiment}/ of the aclImdb tree")
             for f in folder.glob("*.txt"):
-                texts.append((f"{sentiment}/{f.name}", f.read_text(encoding="utf-8"), label))
+                try:
+                    texts.append((f"{sentiment}/{f.name}", f.read_text(encoding="utf-8"), label))
+                except UnicodeDecodeError as e:
+                    raise DataFormatError(f"{f}: not UTF-8 text ({e})") from e
         files = [source]
     else:
         files = [source]
@@ -183,8 +189,11 @@ def read_tfds(tfds_name: str, split: str, *, data_dir: str | None, kind: str) ->
         ds = tfds.load(tfds_name, split=split, data_dir=data_dir)
         text = "".join(ex["text"].decode("utf-8") for ex in tfds.as_numpy(ds))
         return {"text": text}
-    ds = tfds.load(tfds_name, split=split, data_dir=data_dir, as_supervised=True, batch_size=-1)
-    x, y = tfds.as_numpy(ds)
+    # Not batch_size=-1: TFDS then batches by the recorded split size, which can be unknown (and TF aborts).
+    ds = tfds.load(tfds_name, split=split, data_dir=data_dir, as_supervised=True).batch(10_000)
+    parts = list(tfds.as_numpy(ds))
+    x = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0,))
+    y = np.concatenate([p[1] for p in parts]) if parts else np.zeros((0,), np.int32)
     if kind == "text":
         x = np.array([s.decode("utf-8") if isinstance(s, bytes) else s for s in x], dtype=object)
     return {"features": x, "labels": np.asarray(y, dtype=np.int32)}

@@ -1,0 +1,210 @@
+"""Export for serving: a SavedModel for TF Serving, a ``.keras`` archive, and TFLite (float32, float16, int8).
+
+The SavedModel's ``serving_default`` signature takes the raw input a user has (uint8 pixels; text strings once
+the text models land), named as on the model card with the batch dimension open, and answers with a dict of
+named outputs: for a classifier ``probabilities``, ``class_id`` and ``class_name``. It is written through
+``keras.export.ExportArchive`` without ``track()``, so each variable is stored once (KNOWN_ISSUES item 8), into
+a numbered version folder (``path/1``) as TF Serving expects, built in a temporary folder and renamed into place.
+The model card travels with it in ``assets.extra/zoo_card.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoo import registry
+from zoo._io import atomic_path
+from zoo.errors import ExportError
+from zoo.registry import ModelCard
+
+FORMATS = ("saved_model", "keras", "tflite")
+QUANTIZATIONS = (None, "float16", "int8")
+SUFFIX = {"keras": ".keras", "tflite": ".tflite"}
+CARD_FILE = "zoo_card.json"
+
+
+def _resolve(model_or_name: Any, pretrained: bool | str) -> tuple[Any, ModelCard | None]:
+    from zoo import api
+
+    if isinstance(model_or_name, str):
+        card = registry.get_card(model_or_name)
+        _, tag = registry.split_name(model_or_name)
+        if tag is None and pretrained is True and not card.weights:
+            pretrained = False  # a model without weights exports as built; the card says it has none
+        return api.get(model_or_name, pretrained=pretrained, compile=False), card
+    name = getattr(model_or_name, "zoo_name", None)
+    return model_or_name, (registry.get_card(name) if name else None)
+
+
+def input_spec(model: Any, card: ModelCard | None) -> tuple[str, tuple[int | None, ...], str]:
+    """(name, shape with the batch dimension, dtype) of the single input the export takes."""
+    if card is not None:
+        return card.input.name, (None, *card.input.shape), card.input.dtype
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1 or inputs[0].shape is None:
+        raise ExportError(
+            f"cannot export {getattr(model, 'name', model)!r}: it has no input spec (a functional model with one "
+            f"keras.Input, or a zoo model); build it with keras.Input(shape=..., dtype=..., name=...)"
+        )
+    tensor = inputs[0]
+    return tensor.name, tuple(tensor.shape), str(tensor.dtype)
+
+
+def serving_function(model: Any, card: ModelCard | None) -> Any:
+    """A ``tf.function`` from the raw named input to a dict of named outputs."""
+    import tensorflow as tf
+
+    name, shape, dtype = input_spec(model, card)
+    class_names = tf.constant(list(card.output.class_names)) if card is not None and card.output.class_names else None
+    classifier = card is None or card.task.endswith("classification")
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)])
+    def serve(inputs):
+        outputs = model(inputs, training=False)
+        if not classifier:
+            return {"outputs": outputs}
+        result = {"probabilities": outputs, "class_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
+        if class_names is not None:
+            result["class_name"] = tf.gather(class_names, result["class_id"])
+        return result
+
+    return serve
+
+
+def _card_json(model: Any, card: ModelCard | None) -> str:
+    from zoo.training import versions
+
+    data = card.to_dict() if card is not None else {"name": model.name}
+    data["exported_with"] = versions()
+    data["exported_parameters"] = int(model.count_params())
+    return json.dumps(data, indent=2)
+
+
+def _check_target(path: Path, overwrite: bool) -> None:
+    if not path.parent.is_dir():
+        raise ExportError(f"{path}: the parent folder {path.parent} does not exist; create it first")
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} exists already; pass overwrite=True (zoo export --overwrite) to replace it")
+
+
+def _write_saved_model(model: Any, card: ModelCard | None, target: Path) -> None:
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", serving_function(model, card))
+    archive.write_out(str(target), verbose=False)
+    extra = target / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / CARD_FILE).write_text(_card_json(model, card))
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    import shutil
+
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def export(
+    model_or_name: Any,
+    path: str | os.PathLike[str],
+    *,
+    format: str = "saved_model",
+    pretrained: bool | str = True,
+    overwrite: bool = False,
+    version: int = 1,
+    quantization: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """See :func:`zoo.export`."""
+    if format not in FORMATS:
+        raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8 (TFLite only)")
+    if quantization is not None and format != "tflite":
+        raise ExportError(f"quantization={quantization!r} applies to format='tflite' only")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ExportError(f"version must be a positive integer (TF Serving's numbered folder), got {version!r}")
+    path = Path(path)
+    if format in SUFFIX and path.suffix != SUFFIX[format]:
+        raise ExportError(f"{path}: a {format} export is a file ending in {SUFFIX[format]}")
+    if format == "saved_model":
+        if path.exists() and not path.is_dir():
+            raise ExportError(f"{path} is a file; a SavedModel export is a folder (it gets {path}/{version}/)")
+        _check_target(path, overwrite=True)  # the parent must exist; the folder itself may
+        target = path / str(version)
+        if target.exists() and not overwrite:
+            raise ExportError(f"{target} exists already; pass overwrite=True (zoo export --overwrite) to replace it")
+    else:
+        target = path
+        _check_target(target, overwrite)
+
+    model, card = _resolve(model_or_name, pretrained)
+    input_spec(model, card)  # a model without an input spec fails here, before anything is written
+
+    if format == "saved_model":
+        path.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=path))
+        try:
+            _write_saved_model(model, card, tmp / "model")
+            _replace_dir(tmp / "model", target)
+        finally:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    elif format == "keras":
+        with atomic_path(target, suffix=".keras") as tmp:
+            model.save(str(tmp))
+    else:
+        data = _tflite_bytes(model, card, quantization, data_dir)
+        with atomic_path(target, suffix=".tflite") as tmp:
+            tmp.write_bytes(data)
+    return target
+
+
+def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, data_dir: Any) -> bytes:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = Path(tmp) / "saved_model"
+        _write_saved_model(model, card, saved)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = _representative(card, data_dir)
+        return converter.convert()
+
+
+def _representative(card: ModelCard | None, data_dir: Any, count: int = 256) -> Any:
+    """Calibration inputs for int8: the first examples of the model's training split."""
+    if card is None:
+        raise ExportError("int8 quantization needs calibration data: export a zoo model (its card names the dataset)")
+    from zoo import data as zdata
+
+    train = zdata.load(card.dataset, "train", data_dir=data_dir)
+
+    def generate():
+        for i in range(min(count, len(train))):
+            yield {card.input.name: train.features[i : i + 1]}
+
+    return generate
+
+
+def load_card(saved_model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model card that travels with a SavedModel export."""
+    return json.loads((Path(saved_model_dir) / "assets.extra" / CARD_FILE).read_text())
+
+
+__all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card"]
