@@ -29,29 +29,35 @@ TARGET = 0.99
 
 
 class EpochClock(keras.callbacks.Callback):
-    """Training time per epoch (from the epoch's start to its last batch; validation excluded), and optionally
-    the test accuracy after each epoch, stopping once it reaches `target`."""
+    """Training time per epoch (from the epoch's start to its last batch; validation excluded). With `test`,
+    the test accuracy is also measured every `every` steps (its time excluded), stopping once it reaches
+    `target`: time-to-accuracy is then known to a quarter of an epoch, for both runs alike."""
 
-    def __init__(self, test=None, target=None):
+    def __init__(self, test=None, target=None, every=None):
         super().__init__()
-        self.test, self.target = test, target
+        self.test, self.target, self.every = test, target, every
         self.train_times, self.test_accuracy, self.reached_at = [], [], None
+        self.steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.t0 = time.perf_counter()
+        self.paused = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         self.last = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.train_times.append(self.last - self.t0)
-        if self.test is not None:
+        self.steps += 1
+        if self.test is not None and self.reached_at is None and self.every and self.steps % self.every == 0:
             x, y = self.test
             acc = float(self.model.evaluate(x, y, batch_size=1000, verbose=0, return_dict=True)["accuracy"])
-            self.test_accuracy.append(acc)
-            if self.reached_at is None and acc >= self.target:
-                self.reached_at = sum(self.train_times)
+            elapsed = sum(self.train_times) + (self.last - self.t0 - self.paused)
+            self.test_accuracy.append((self.steps, round(elapsed, 2), round(acc, 4)))
+            if acc >= self.target:
+                self.reached_at = elapsed
                 self.model.stop_training = True
+            self.paused += time.perf_counter() - self.last
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_times.append(self.last - self.t0 - self.paused)
 
 
 def classic_convnet() -> keras.Model:
@@ -68,25 +74,27 @@ def classic_convnet() -> keras.Model:
     ])
 
 
-def time_to_99(data_dir) -> dict:
+def time_to_99(data_dir, **hparams) -> dict:
     test = zdata.load("mnist", "test", data_dir=data_dir)
     train_full = zdata.load("mnist", "train", data_dir=data_dir, validation_split=0.0)
 
     keras.utils.set_random_seed(0)
     classic = classic_convnet()
     classic.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
-    clock_classic = EpochClock((test.features.astype("float32") / 255, keras.utils.to_categorical(test.labels, 10)), TARGET)
+    every = 422 // 4  # both runs train on 54,000 examples in batches of 128: 422 steps an epoch
+    clock_classic = EpochClock((test.features.astype("float32") / 255, keras.utils.to_categorical(test.labels, 10)),
+                               TARGET, every)
     classic.fit(train_full.features.astype("float32") / 255, keras.utils.to_categorical(train_full.labels, 10),
                 batch_size=128, epochs=15, validation_split=0.1, callbacks=[clock_classic], verbose=2)
 
-    clock_zoo = EpochClock((test.features, test.labels), TARGET)
+    clock_zoo = EpochClock((test.features, test.labels), TARGET, every)
     with tempfile.TemporaryDirectory() as tmp:
-        zoo.train("cnn_mnist", data_dir=data_dir, model_dir=tmp, callbacks=[clock_zoo], verbose=2)
+        zoo.train("cnn_mnist", data_dir=data_dir, model_dir=tmp, callbacks=[clock_zoo], verbose=2, **hparams)
 
     def summary(clock):
         return {"reached_99_after_s": None if clock.reached_at is None else round(clock.reached_at, 2),
                 "epochs_run": len(clock.train_times), "train_time_s": round(sum(clock.train_times), 2),
-                "test_accuracy_per_epoch": [round(a, 4) for a in clock.test_accuracy]}
+                "test_accuracy_by_step": [{"step": s, "train_time_s": t, "accuracy": a} for s, t, a in clock.test_accuracy]}
 
     out = {"zoo_cnn_mnist": summary(clock_zoo), "classic_keras_convnet": summary(clock_classic)}
     if clock_zoo.reached_at is not None:

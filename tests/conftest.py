@@ -13,6 +13,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _two_virtual_cpus() -> None:
+    """2 logical CPUs for MirroredStrategy tests; this must happen before any TensorFlow op (KNOWN_ISSUES 4)."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+_two_virtual_cpus()
+
+
 def _require_data() -> bool:
     return os.environ.get("ZOO_REQUIRE_DATA") == "1"
 

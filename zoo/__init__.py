@@ -75,6 +75,7 @@ def get(
     input_shape: tuple[int, ...] | None = None,
     compile: bool = True,
     weights_sha256: str | None = None,
+    strategy: Any = None,
     **hparams: Any,
 ) -> keras.Model:
     """Build a registered model, compiled with its recipe, optionally with pretrained weights.
@@ -90,6 +91,8 @@ def get(
         compile: compile with the card's recipe (optimizer and schedule, loss, metrics), so that
             ``zoo.get(name).fit(x, y)`` works at once.
         weights_sha256: with ``pretrained=path``, the file's expected sha256.
+        strategy: a ``tf.distribute.Strategy`` or a name for ``zoo.distribute.get_strategy`` ("mirrored",
+            "tpu", ...): the model is built, its weights loaded and it is compiled inside the strategy's scope.
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:
@@ -100,7 +103,7 @@ def get(
     from zoo import api
 
     return api.get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape, compile=compile,
-                   weights_sha256=weights_sha256, **hparams)
+                   weights_sha256=weights_sha256, strategy=strategy, **hparams)
 
 
 def train(
@@ -117,6 +120,12 @@ def train(
     source: str = "auto",
     verbose: int | str = "auto",
     callbacks: list[Any] | None = None,
+    strategy: Any = None,
+    tpu: str | None = None,
+    num_gpus: int | None = None,
+    mixed_precision: str | None = None,
+    jit_compile: bool | str = "auto",
+    steps_per_execution: int = 1,
     **hparams: Any,
 ) -> TrainResult:
     """Train a registered model with its recipe on its dataset: standard compile + ``model.fit``.
@@ -134,6 +143,12 @@ def train(
         early_stopping: stop after this many epochs without improvement of the recipe's monitored metric.
         verbose: Keras' progress output ("auto", 0, 1 or 2).
         callbacks: extra Keras callbacks.
+        strategy: a ``tf.distribute.Strategy`` or a name ("auto", "cpu", "gpu", "mirrored", "tpu",
+            "multi_worker", "off"; see ``zoo.distribute``), with ``tpu`` (address) and ``num_gpus``. Under
+            "multi_worker" zoo runs its own loop (Keras 3's fit fails there) with the same callbacks.
+        mixed_precision: "off", "float16" or "bfloat16" (default: bfloat16 on TPU, else off).
+        jit_compile, steps_per_execution: passed to ``compile``; what breaks under MirroredStrategy is adjusted
+            with a warning.
         **hparams: the model's hyper-parameters.
 
     Returns:
@@ -144,7 +159,8 @@ def train(
     return training.train(
         name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
         model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
-        verbose=verbose, callbacks=callbacks, **hparams,
+        verbose=verbose, callbacks=callbacks, strategy=strategy, tpu=tpu, num_gpus=num_gpus,
+        mixed_precision=mixed_precision, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **hparams,
     )
 
 

@@ -66,9 +66,16 @@ def get(
     input_shape: tuple[int, ...] | None = None,
     compile: bool = True,
     weights_sha256: str | None = None,
+    strategy: Any = None,
     **hparams: Any,
 ) -> Any:
     """See :func:`zoo.get`."""
+    if strategy is not None:
+        from zoo import distribute
+
+        with distribute.resolve(strategy).scope():  # model *and* optimizer record the strategy (KNOWN_ISSUES 5)
+            return get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape,
+                       compile=compile, weights_sha256=weights_sha256, **hparams)
     card = registry.get_card(name)
     _, tag = registry.split_name(name)
     if tag is not None:

@@ -24,9 +24,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     committed logs, so it never holds an epoch twice or misses one across a kill.
     """
 
-    def __init__(self, backup_dir: str | Path, *, csv_path: str | Path | None = None, **kwargs: Any):
+    def __init__(self, backup_dir: str | Path, *, csv_path: str | Path | None = None,
+                 restore_dir: str | Path | None = None, **kwargs: Any):
         super().__init__(str(backup_dir), **kwargs)
         self.backup_path = Path(backup_dir)
+        # Where a restart reads from: the backup itself, or (a non-chief worker) the chief's.
+        self.restore_path = Path(restore_dir) if restore_dir is not None else self.backup_path
         self.csv_path = Path(csv_path) if csv_path else None
         self.epoch_logs: list[dict[str, float]] = []
 
@@ -35,9 +38,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return self.backup_path / "training_metadata.json"
 
     def read_metadata(self) -> dict[str, Any] | None:
-        if not self.metadata_path.exists():
+        path = self.restore_path / "training_metadata.json"
+        if not path.exists():
             return None
-        return json.loads(self.metadata_path.read_text())
+        return json.loads(path.read_text())
 
     def on_train_begin(self, logs=None):
         for stale in self.backup_path.glob(".*.tmp*"):  # left by a kill mid-write; never committed
@@ -48,9 +52,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         meta = self.read_metadata()
         if meta is None:
             return
-        weights = self.backup_path / meta["weights"]
+        weights = self.restore_path / meta["weights"]
         if not weights.exists() or sha256_file(weights) != meta["sha256"]:
-            raise OSError(f"{weights}: backup missing or not matching its recorded sha256; delete {self.backup_path} to start over")
+            raise OSError(f"{weights}: backup missing or not matching its recorded sha256; delete {self.restore_path} to start over")
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(str(weights))

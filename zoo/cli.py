@@ -85,7 +85,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     result = zoo.train(args.name, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                        data_dir=args.data_dir, model_dir=args.model_dir, resume=not args.no_resume, seed=args.seed,
-                       early_stopping=args.early_stopping, source=args.source, verbose=args.verbose)
+                       early_stopping=args.early_stopping, source=args.source, verbose=args.verbose,
+                       strategy=args.strategy, tpu=args.tpu, num_gpus=args.num_gpus,
+                       mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
+                       steps_per_execution=args.steps_per_execution)
     print(json.dumps({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
                       "paths": {k: str(v) for k, v in result.paths.items()}}, indent=2))
     return 0
@@ -164,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
     p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the backup")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    p.add_argument("--strategy", default="auto",
+                   help="auto, cpu, gpu, mirrored, tpu, multi_worker (cluster from TF_CONFIG) or off (default auto)")
+    p.add_argument("--tpu", help="a Cloud TPU name, a grpc://host:port address, or 'local' on a TPU VM")
+    p.add_argument("--num-gpus", type=int, help="GPUs to mirror over (default: all visible)")
+    p.add_argument("--mixed-precision", choices=("off", "float16", "bfloat16"),
+                   help="default: bfloat16 on TPU, off elsewhere")
+    p.add_argument("--jit-compile", action="store_true", default="auto", help="compile the step with XLA")
+    p.add_argument("--steps-per-execution", type=_positive_int, default=1)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on its test split")

@@ -37,7 +37,24 @@ def _resolve(model_or_name: Any, pretrained: bool | str) -> tuple[Any, ModelCard
             pretrained = False  # a model without weights exports as built; the card says it has none
         return api.get(model_or_name, pretrained=pretrained, compile=False), card
     name = getattr(model_or_name, "zoo_name", None)
-    return model_or_name, (registry.get_card(name) if name else None)
+    return _undistributed(model_or_name), (registry.get_card(name) if name else None)
+
+
+def _undistributed(model: Any) -> Any:
+    """A model built under a tf.distribute strategy holds mirrored variables; export a plain copy, rebuilt
+    outside the strategy with the same weights, so the SavedModel holds one ordinary variable each."""
+    import keras
+    import tensorflow as tf
+
+    if not any(isinstance(getattr(w, "value", None), tf.distribute.DistributedValues) for w in model.weights):
+        return model
+    if tf.distribute.has_strategy():
+        raise ExportError("call zoo.export outside `strategy.scope()`: the exported copy must be built without it")
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    if hasattr(model, "zoo_name"):
+        copy.zoo_name = model.zoo_name
+    return copy
 
 
 def input_spec(model: Any, card: ModelCard | None) -> tuple[str, tuple[int | None, ...], str]:

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -101,9 +104,22 @@ def train(
     source: str = "auto",
     verbose: int | str = "auto",
     callbacks: list[Any] | None = None,
+    strategy: Any = None,
+    tpu: str | None = None,
+    num_gpus: int | None = None,
+    mixed_precision: str | None = None,
+    jit_compile: bool | str = "auto",
+    steps_per_execution: int = 1,
     **hparams: Any,
 ) -> TrainResult:
     """See :func:`zoo.train`."""
+    from zoo import distribute
+
+    # The strategy first: a multi-worker strategy must exist before any TensorFlow op (KNOWN_ISSUES item 4).
+    strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus)
+    kind = distribute.kind(strat)
+    chief = distribute.is_chief() if kind == "multi_worker" else True
+
     import keras
 
     from zoo import api
@@ -113,15 +129,18 @@ def train(
     recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
                             "early_stopping_patience": early_stopping})
     hp = api.resolve_hparams(card, hparams)
-    model_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
+    policy = distribute.mixed_precision_policy(mixed_precision, strat)
+    compile_kwargs = distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    shared_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
+    # Only the chief's files are kept; the other workers write theirs into a folder that is removed at the end.
+    scratch = None if chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
+    model_dir = shared_dir if chief else Path(scratch.name)
     paths = {
         "model_dir": model_dir, "best_weights": model_dir / BEST_WEIGHTS, "final_weights": model_dir / FINAL_WEIGHTS,
         "metrics": model_dir / "metrics.json", "curves": model_dir / "curves.png", "csv_log": model_dir / "log.csv",
         "tensorboard": model_dir / "tensorboard", "backup": model_dir / "backup",
     }
-    if not resume:
-        import shutil
-
+    if not resume and chief:
         for key in ("backup", "csv_log", "tensorboard"):
             target = paths[key]
             shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
@@ -130,19 +149,23 @@ def train(
 
     splits = _splits(recipe, data_dir, source)
     keras.utils.set_random_seed(recipe.seed)
+    drop = kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
     train_ds = zdata.pipeline(splits["train"], batch_size=recipe.batch_size, training=True, seed=recipe.seed,
-                              augmentation=recipe.augmentation)
-    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size)
-    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size)
+                              augmentation=recipe.augmentation, drop_remainder=drop)
+    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size, drop_remainder=drop)
+    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop)
 
-    model = api.get(card.name, compile=False, **hp)
     steps = recipes.steps_per_epoch(recipe, len(splits["train"]))
-    recipes.compile_model(model, recipe, steps=steps)
-    _print(verbose, f"zoo: training {card.name} on {recipe.dataset} ({len(splits['train'])} train, "
-                    f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
-                    f"{recipe.epochs} epochs of {steps} steps at global batch {recipe.batch_size}; writing to {model_dir}")
+    with dtype_policy(policy), strat.scope():  # model *and* optimizer inside the scope (KNOWN_ISSUES item 5)
+        model = api.get(card.name, compile=False, **hp)
+        recipes.compile_model(model, recipe, steps=steps, **compile_kwargs)
+    _print(verbose and chief, f"zoo: training {card.name} on {recipe.dataset} ({len(splits['train'])} train, "
+           f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
+           f"{recipe.epochs} epochs of {steps} steps; writing to {shared_dir}")
+    _print(verbose and chief, distribute.describe(strat, recipe.batch_size) + f"; dtype policy {policy}")
 
-    backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False)
+    backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False,
+                                    restore_dir=shared_dir / "backup")
     cbs = [
         backup,
         AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
@@ -156,19 +179,32 @@ def train(
     meta = backup.read_metadata()
     start_epoch = meta["epoch"] if meta else 0
     if start_epoch:
-        _print(verbose, f"zoo: resuming from the backup of epoch {start_epoch} in {paths['backup']}")
+        _print(verbose, f"zoo: resuming from the backup of epoch {start_epoch} in {shared_dir / 'backup'}")
     t0 = time.perf_counter()
     # Always fit: with a finished backup it runs no epoch but restores the backed-up weights.
-    model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose, shuffle=False)
+    if kind == "multi_worker":
+        from zoo import multiworker
+
+        multiworker.fit(model, strat, train_ds, epochs=recipe.epochs, validation_data=val_ds, callbacks=cbs,
+                        verbose=bool(verbose) and chief)
+    else:
+        model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose,
+                  shuffle=False)
     wall = time.perf_counter() - t0
 
     with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
-    if paths["best_weights"].exists():
+    best = shared_dir / BEST_WEIGHTS  # every worker loads the chief's best weights, so all evaluate the same model
+    if best.exists():
         with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(str(paths["best_weights"]))
-    test = _evaluate_model(model, test_ds)
+            model.load_weights(str(best))
+    if kind == "multi_worker":
+        from zoo import multiworker
+
+        test = multiworker.evaluate(model, strat, test_ds)
+    else:
+        test = _evaluate_model(model, test_ds)
     history = {k: [e[k] for e in backup.epoch_logs if k in e] for k in (backup.epoch_logs[-1] if backup.epoch_logs else {})
                if k != "epoch"}
     plot_curves(history, paths["curves"], f"{card.name} on {recipe.dataset}")
@@ -176,13 +212,32 @@ def train(
         "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
         "best_epoch": _best_epoch(model_dir), "epochs": len(history.get("loss", [])),
         "wall_time_s_this_run": round(wall, 2), "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
+        "strategy": {"kind": kind, "replicas": strat.num_replicas_in_sync, "dtype_policy": policy, **compile_kwargs},
         "data": {s: splits[s].provenance() for s in ("train", "test")},
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv),
     }
     atomic_write_text(paths["metrics"], json.dumps(report, indent=2, default=str) + "\n")
-    _print(verbose, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) + f"; wrote {paths['metrics']}")
-    return TrainResult(model, history, test, paths, wall, max(0, recipe.epochs - start_epoch))
+    _print(verbose and chief, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) +
+           f"; wrote {paths['metrics']}")
+    result = TrainResult(model, history, test, paths, wall, max(0, recipe.epochs - start_epoch))
+    if scratch is not None:
+        scratch.cleanup()
+        result.paths = {k: shared_dir / v.relative_to(model_dir) for k, v in paths.items()}
+    return result
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """Build under a Keras dtype policy ("mixed_float16", ...) and restore the previous one afterwards."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _best_epoch(model_dir: Path) -> int | None:

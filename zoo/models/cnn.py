@@ -2,7 +2,8 @@
 
 Each builder validates its arguments first, then builds straight through. The rescaling to [0, 1] (and any
 normalisation) lives inside the model, so an exported model takes the pixels a user has. The final layer is
-always named ``probabilities`` (a softmax ``Dense``): that is the head that ``num_classes`` replaces.
+always named ``probabilities`` (a softmax ``Dense``, kept in float32 under mixed precision): that is the head
+that ``num_classes`` replaces.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _head(x, num_classes: int, dropout: float) -> keras.KerasTensor:
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", name=HEAD)(x)
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
 
 
 def cnn_mnist(
@@ -69,7 +70,7 @@ def cnn_mnist(
     x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name=HEAD)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
     return keras.Model(inputs, outputs, name="cnn_mnist")
 
 
