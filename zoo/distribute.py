@@ -113,6 +113,17 @@ def _tpu_strategy(tpu: str | None) -> Any:
     return tf.distribute.TPUStrategy(resolver)
 
 
+def _mirrored_over(devices: list[str]) -> Any:
+    import tensorflow as tf
+
+    if all("cpu" in d.lower() for d in devices):
+        # CPU replicas (virtual devices): reduce on one device. Collective all-reduce, the default there, keys its
+        # ops per strategy object, and two strategies' programs in one process then collide ("Shape mismatch in
+        # the collective instance").
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.MirroredStrategy(devices)
+
+
 def get_strategy(
     name: str = "auto",
     *,
@@ -155,7 +166,7 @@ def get_strategy(
         return tf.distribute.OneDeviceStrategy("/gpu:0")
     if key == "mirrored":
         if devices:
-            return tf.distribute.MirroredStrategy(list(devices))
+            return _mirrored_over(list(devices))
         gpus = _gpus(num_gpus)
         if not gpus:
             raise DeviceUnavailableError("strategy 'mirrored' found no GPU; pass devices=[...] (e.g. virtual CPUs "
@@ -170,7 +181,7 @@ def get_strategy(
     if _tpu_configured(tpu):
         return _tpu_strategy(tpu)
     if devices:
-        return tf.distribute.MirroredStrategy(list(devices))
+        return _mirrored_over(list(devices))
     gpus = _gpus(num_gpus)
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([g.name for g in gpus])
