@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     hparams = report["hparams"]
     model = zoo.get(card.name, pretrained=str(args.run / "best.weights.h5"), compile=False,
                     **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
+    assets = {}
+    if "vocabulary" in card.hparams and hparams.get("vocabulary") is None:  # the shipped default vocabulary
+        from zoo.models.text import IMDB_VOCABULARY
+
+        assets["vocabulary"] = {"file": IMDB_VOCABULARY.name, "sha256": sha256_file(IMDB_VOCABULARY)}
 
     # Weights only: an uncompiled model has no optimizer state to save.
     staging = manifest.BUNDLE_DIR / f".{card.name}-{args.tag}.staging.weights.h5"
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
         default=not args.not_default,
         check={"input": check_input, "outputs": np.round(outputs, 7).tolist(), "atol": CHECK_ATOL},
+        assets=assets,
         train_log={"epochs_run": report["epochs"], "best_epoch": report["best_epoch"],
                    "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
                    "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},

@@ -23,7 +23,10 @@ def test_list_models_sorted_and_filtered():
     assert zoo.list_models(["cnn_*", "resnet20*"]) == ["cnn_mnist", "resnet20_cifar10"]
     assert zoo.list_models(family="cnn") == sorted(n for n in names if zoo.info(n).family == "cnn")
     assert zoo.list_models(dataset="cifar10") == ["mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10"]
-    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_mnist", "mobilenet_v2_cifar10"]
+    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_mnist", "mobilenet_v2_cifar10", "vit_mnist"]
+    assert zoo.list_models(family="lstm") == ["char_lstm_shakespeare", "lstm_imdb"]
+    assert zoo.list_models(family="transformer") == ["gpt_shakespeare", "transformer_imdb", "vit_mnist"]
+    assert zoo.list_models(task="language-modeling") == ["char_lstm_shakespeare", "gpt_shakespeare"]
     assert zoo.list_models("nothing_*") == []
 
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify", "export",
-    "predict",
+    "predict", "generate",
     "ModelCard", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
     "DeviceUnavailableError", "ExportError",
@@ -239,3 +239,31 @@ def predict(name_or_model: str | keras.Model, inputs: Any, *, top_k: int = 3, pr
     from zoo import prediction
 
     return prediction.predict(name_or_model, inputs, top_k=top_k, pretrained=pretrained)
+
+
+def generate(
+    name_or_model: str | keras.Model,
+    prompt: str,
+    *,
+    max_length: int = 200,
+    sampler: str = "greedy",
+    temperature: float = 1.0,
+    top_k: int = 10,
+    top_p: float = 0.9,
+    seed: int | None = None,
+    pretrained: bool | str = True,
+) -> str:
+    """Continue ``prompt`` with a language model (``char_lstm_shakespeare``, ``gpt_shakespeare``).
+
+    Args:
+        max_length: characters of the result, the prompt included (more than the prompt's length).
+        sampler: "greedy", "top_k" (``top_k``) or "top_p" (``top_p``), keras-hub's samplers; ``temperature``
+            divides the logits; ``seed`` makes sampling deterministic.
+
+    Returns:
+        The prompt and its continuation, ``max_length`` characters.
+    """
+    from zoo import generation
+
+    return generation.generate(name_or_model, prompt, max_length=max_length, sampler=sampler,
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, pretrained=pretrained)

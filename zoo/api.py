@@ -99,8 +99,10 @@ def get(
         weights.load_into(model, path)
     elif pretrained is True or isinstance(pretrained, str):
         info = weights.find(card, pretrained)
+        hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
         _check_input_shape(card, info, hp)
-        trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items() if k not in ("num_classes", "input_shape")}}
+        trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items()
+                               if k not in ("num_classes", "input_shape", *info.assets)}}
         if any(hp.get(k) != trained_hp[k] for k in trained_hp):
             changed = sorted(k for k in trained_hp if hp.get(k) != trained_hp[k])
             raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained_hp[k]!r}' for k in changed)}; "
@@ -127,9 +129,17 @@ def get(
     return model
 
 
-def check_input(spec: dict[str, Any]) -> np.ndarray:
+CHECK_TEXTS = ("A fixed input to check the weights: the film was wonderful.", "Dull, slow and far too long.",
+               "ROMEO: What light through yonder window breaks?", "zoo verify 0123456789 !?")
+
+
+def check_input(spec: dict[str, Any]) -> Any:
     """The fixed input of ``zoo.verify`` (``{"seed", "batch", "shape", "dtype"}``): deterministic
-    pseudo-random values over the input's range and shape."""
+    pseudo-random pixels over the input's range and shape, or fixed sentences for text models."""
+    if spec["dtype"] == "string":
+        import tensorflow as tf
+
+        return tf.constant(list(CHECK_TEXTS[: spec["batch"]]))
     rng = np.random.default_rng(spec["seed"])
     shape = (spec["batch"], *spec["shape"])
     if spec["dtype"] == "uint8":
@@ -137,8 +147,10 @@ def check_input(spec: dict[str, Any]) -> np.ndarray:
     raise NotImplementedError(f"no fixed input for dtype {spec['dtype']}")
 
 
-def expected_outputs(model: Any, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model(x, training=False), dtype=np.float64)
+def expected_outputs(model: Any, x: Any) -> np.ndarray:
+    """The model's outputs on the fixed input; a language model's per-position logits averaged over positions."""
+    out = np.asarray(model(x, training=False), dtype=np.float64)
+    return out.mean(axis=1) if out.ndim == 3 else out
 
 
 def verify(name: str, *, tag: str | bool = True) -> dict[str, Any]:

@@ -131,6 +131,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    text = zoo.generate(args.name, args.prompt, max_length=args.max_length, sampler=args.sampler,
+                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                        pretrained=args.weights or True)
+    print(text)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------- parser
 
 
@@ -197,13 +205,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=_existing_dir, help="calibration data for int8 (default $ZOO_DATA_DIR)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY)")
+    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY) or texts")
     p.add_argument("name", help="a model name, or name.tag")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or texts for a text model")
     p.add_argument("--top-k", type=_positive_int, default=3)
     p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("generate", help="continue a text with a language model")
+    p.add_argument("name", help="a language model, e.g. gpt_shakespeare")
+    p.add_argument("prompt")
+    p.add_argument("--max-length", type=_positive_int, default=200, help="characters, the prompt included")
+    p.add_argument("--sampler", choices=("greedy", "top_k", "top_p"), default="greedy")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=_positive_int, default=10)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("verify", help="check a weight set: hash, load, fixed-input outputs")
     p.add_argument("name", help="a model name, or name.tag")
@@ -215,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command in ("train", "evaluate", "verify", "export", "predict"):
+        if args.command in ("train", "evaluate", "verify", "export", "predict", "generate"):
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return args.func(args)
     except UsageError as e:

@@ -83,7 +83,7 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
     def serve(inputs):
         outputs = model(inputs, training=False)
         if not classifier:
-            return {"outputs": outputs}
+            return {card.output.name if card is not None else "outputs": outputs}
         result = {"probabilities": outputs, "class_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
         if class_names is not None:
             result["class_name"] = tf.gather(class_names, result["class_id"])
@@ -97,6 +97,9 @@ def _card_json(model: Any, card: ModelCard | None) -> str:
 
     data = card.to_dict() if card is not None else {"name": model.name}
     data["exported_with"] = versions()
+    if card is not None and card.input.kind == "text":
+        data["serving_requires"] = ("the TensorFlow Text ops (import tensorflow_text before tf.saved_model.load; "
+                                    "TF Serving builds that include them)")
     data["exported_parameters"] = int(model.count_params())
     return json.dumps(data, indent=2)
 

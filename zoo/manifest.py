@@ -14,6 +14,7 @@ from typing import Any
 
 MANIFEST_PATH = Path(__file__).with_name("weights") / "manifest.json"
 BUNDLE_DIR = Path(__file__).with_name("weights") / "files"
+ASSETS_DIR = Path(__file__).with_name("assets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,8 @@ class WeightsInfo:
     default: bool = False
     check: dict[str, Any] = dataclasses.field(default_factory=dict)  # fixed input and expected output, see zoo.verify
     train_log: dict[str, Any] = dataclasses.field(default_factory=dict)  # epochs run, wall time, machine
+    # Files the weights need, shipped in zoo/assets/ (a tokenizer's vocabulary): hparam -> {"file", "sha256"}.
+    assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def full_name(self) -> str:

@@ -99,4 +99,6 @@ def evaluate(model: Any, strategy: Any, dataset: Any) -> dict[str, float]:
     model.reset_metrics()
     for batch in strategy.experimental_distribute_dataset(dataset):
         test_step(batch)
-    return {k: float(v) for k, v in tf.function(model.get_metrics_result)().items()}
+    from zoo.training import with_bits_per_character
+
+    return with_bits_per_character(model, {k: float(v) for k, v in tf.function(model.get_metrics_result)().items()})

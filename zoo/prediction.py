@@ -66,7 +66,8 @@ def predict(
     top_k: int = 3,
     pretrained: bool | str = True,
 ) -> list[dict[str, Any]]:
-    """Classify image files (or a uint8 array batch): for each, the top-k classes with their probabilities.
+    """Classify image files (or a uint8 array batch), or raw texts for the text classifiers: for each, the
+    top-k classes with their probabilities.
 
     Returns one dict per input: ``{"input", "top_k": [{"class_id", "class_name", "probability"}, ...]}``.
     """
@@ -78,18 +79,28 @@ def predict(
     else:
         model = name_or_model
         card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
-    if card.input.kind != "image":
-        raise InputError(f"{card.name} takes {card.input.kind} input; zoo predict reads images for now")
+    if card.task == "language-modeling":
+        raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if isinstance(inputs, np.ndarray):
+    if card.input.kind == "text":
+        import tensorflow as tf
+
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        if not texts:
+            raise InputError("no inputs given: give one or more texts")
+        if not all(isinstance(t, str) for t in texts):
+            bad = next(type(t).__name__ for t in texts if not isinstance(t, str))
+            raise InputError(f"{card.name} takes raw text: every input must be a string, got a {bad}")
+        batch, labels = tf.constant(texts), texts
+    elif isinstance(inputs, np.ndarray):
         batch, labels = inputs, [f"[{i}]" for i in range(len(inputs))]
     else:
         if not inputs:
             raise InputError("no inputs given: name one or more image files")
         batch = np.stack([read_image(p, card) for p in inputs])
         labels = [str(p) for p in inputs]
-    if batch.shape[1:] != tuple(card.input.shape):
+    if card.input.kind == "image" and batch.shape[1:] != tuple(card.input.shape):
         raise InputError(f"inputs of shape {batch.shape[1:]}; {card.name} takes {tuple(card.input.shape)}")
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = card.output.class_names or tuple(str(i) for i in range(card.output.num_classes))

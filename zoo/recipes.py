@@ -72,6 +72,8 @@ def optimizer(recipe: Recipe, steps: int) -> Any:
 def loss(recipe: Recipe) -> Any:
     import keras
 
+    if recipe.loss == "sparse_categorical_crossentropy_from_logits":  # the language models answer logits
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     return keras.losses.get(recipe.loss)
 
 

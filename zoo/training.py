@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import shutil
@@ -150,12 +151,14 @@ def train(
     splits = _splits(recipe, data_dir, source)
     keras.utils.set_random_seed(recipe.seed)
     drop = kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
+    window = hp.get("sequence_length") if card.task == "language-modeling" else None
     train_ds = zdata.pipeline(splits["train"], batch_size=recipe.batch_size, training=True, seed=recipe.seed,
-                              augmentation=recipe.augmentation, drop_remainder=drop)
-    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size, drop_remainder=drop)
-    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop)
+                              augmentation=recipe.augmentation, drop_remainder=drop, sequence_length=window)
+    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size, drop_remainder=drop,
+                            sequence_length=window)
+    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop, sequence_length=window)
 
-    steps = recipes.steps_per_epoch(recipe, len(splits["train"]))
+    steps = int(train_ds.cardinality())  # batches an epoch, known for these in-memory pipelines
     with dtype_policy(policy), strat.scope():  # model *and* optimizer inside the scope (KNOWN_ISSUES item 5)
         model = api.get(card.name, compile=False, **hp)
         recipes.compile_model(model, recipe, steps=steps, **compile_kwargs)
@@ -256,7 +259,15 @@ def _print(verbose: int | str, message: str) -> None:
 
 def _evaluate_model(model: Any, ds: Any) -> dict[str, float]:
     result = model.evaluate(ds, verbose=0, return_dict=True)
-    return {k: float(v) for k, v in result.items()}
+    return with_bits_per_character(model, {k: float(v) for k, v in result.items()})
+
+
+def with_bits_per_character(model: Any, result: dict[str, float]) -> dict[str, float]:
+    """A language model's loss is in nats a character; the card reports bits a character as well."""
+    card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
+    if card.task == "language-modeling":
+        result["bits_per_character"] = result["loss"] / math.log(2)
+    return result
 
 
 def evaluate(
@@ -286,6 +297,7 @@ def evaluate(
         raise ValueError(f"split must be one of {', '.join(zdata.SPLITS)}, got {split!r}")
     loaded = zdata.load(recipe.dataset, split, data_dir=data_dir, source=source, validation_split=recipe.validation_split)
     recipes.compile_model(model, recipe)
-    result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256))
+    window = model.get_layer("tokenizer").sequence_length if card.task == "language-modeling" else None
+    result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window))
     result["num_examples"] = len(loaded)
     return result

@@ -104,6 +104,18 @@ def fetch(info: WeightsInfo) -> Path:
     return cached
 
 
+def asset_hparams(info: WeightsInfo) -> dict[str, str]:
+    """The builder arguments naming the files the weights need (a vocabulary), each checked by sha256."""
+    out = {}
+    for hparam, asset in info.assets.items():
+        path = manifest.ASSETS_DIR / asset["file"]
+        if not path.is_file():
+            raise WeightsError(f"{info.full_name} needs {path}, which is missing: reinstall zoo")
+        check_sha256(path, asset["sha256"])
+        out[hparam] = str(path)
+    return out
+
+
 def local_file(path: str | os.PathLike[str], sha256: str | None = None) -> Path:
     """A user's own weights file, checked to be a ``.weights.h5`` (and against ``sha256`` when given)."""
     path = Path(path).expanduser()

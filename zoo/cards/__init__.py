@@ -1,3 +1,4 @@
 """The built-in model cards, one module per family. Importing this registers them (metadata only)."""
 
 from zoo.cards import cnn  # noqa: F401
+from zoo.cards import text  # noqa: F401

@@ -203,6 +203,29 @@ def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:
     return dataclasses.replace(whole, split=split, text=whole.text[lo:hi])
 
 
+CHAR_VOCABULARY_SIZE = 128  # the character models' ASCII code points; others become "?"
+
+
+def corpus_examples(split: Split, sequence_length: int, *, training: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A corpus as language-model examples: ``sequence_length`` characters of text (as strings, tokenised inside
+    the model) and the code points of the characters that follow each (the targets). Training windows overlap
+    by half; evaluation windows tile the text."""
+    if split.text is None:
+        raise ValueError(f"{split.dataset} is not a corpus")
+    if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 2:
+        raise ValueError(f"sequence_length must be an integer of at least 2, got {sequence_length!r}")
+    text = split.text
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+    codes = np.where(codes < CHAR_VOCABULARY_SIZE, codes, ord("?")).astype(np.int32)
+    stride = sequence_length // 2 if training else sequence_length
+    starts = np.arange(0, len(text) - sequence_length, stride)
+    if not len(starts):
+        raise ValueError(f"the {split.split} text ({len(text)} characters) is shorter than sequence_length {sequence_length}")
+    inputs = np.array([text[i : i + sequence_length] for i in starts], dtype=object)
+    targets = np.stack([codes[i + 1 : i + 1 + sequence_length] for i in starts])
+    return inputs, targets
+
+
 def pipeline(
     split: Split,
     *,
@@ -211,6 +234,7 @@ def pipeline(
     seed: int = 0,
     augmentation: tuple[str, ...] = (),
     drop_remainder: bool = False,
+    sequence_length: int | None = None,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split.
 
@@ -222,17 +246,20 @@ def pipeline(
 
     from zoo.data import augment
 
-    if split.labels is None:
-        raise ValueError(f"{split.dataset} is a corpus; its pipeline belongs to the language models")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     augment.check(augmentation)
-    features = split.features
+    if split.labels is None:
+        if sequence_length is None:
+            raise ValueError(f"{split.dataset} is a corpus: give sequence_length (the language model's window)")
+        features, labels = corpus_examples(split, sequence_length, training=training)
+    else:
+        features, labels = split.features, split.labels
     if features.dtype == object:
         features = features.astype(str)
-    ds = tf.data.Dataset.from_tensor_slices((features, split.labels))
+    ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
-        ds = ds.shuffle(len(split.labels), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
         ds = augment.attach(ds, augmentation, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()

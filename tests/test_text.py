@@ -1,0 +1,142 @@
+"""The LSTM and Transformer text models: raw strings in, the vocabulary through save, load and export,
+generation (deterministic under a seed, max_length respected), the corpus pipeline, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from tests._datafiles import write_tiny_shakespeare
+from tests.conftest import run_cli
+from zoo import data as zdata
+
+TEXT_MODELS = zoo.list_models(task="text-classification") + zoo.list_models(task="language-modeling")
+TEXTS = ["What a wonderful film, I loved every minute.", "Awful. Dull plot, wooden acting.", ""]
+
+
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_raw_strings_through_every_text_model(name):
+    card = zoo.info(name)
+    model = zoo.get(name, compile=False)
+    assert model.inputs[0].dtype == "string" and model.inputs[0].name == "text"
+    out = np.asarray(model(tf.constant(TEXTS), training=False))
+    if card.task == "text-classification":
+        assert out.shape == (3, card.output.num_classes)
+        np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    else:
+        assert out.shape == (3, card.hparams["sequence_length"], card.output.num_classes)
+    assert np.all(np.isfinite(out))
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    keras.utils.set_random_seed(3)
+    return zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32)
+
+
+def test_the_vocabulary_survives_keras_save_and_load(classifier, tmp_path):
+    path = zoo.export(classifier, tmp_path / "t.keras", format="keras")
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(tf.constant(TEXTS)), classifier(tf.constant(TEXTS)), rtol=1e-5, atol=1e-6)
+    assert loaded.get_layer("tokenizer").get_vocabulary() == classifier.get_layer("tokenizer").get_vocabulary()
+
+
+def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp_path):
+    path = zoo.export(classifier, tmp_path / "served")
+    expected = classifier.predict(tf.constant(TEXTS), verbose=0)
+    script = textwrap.dedent(f"""
+        import json, tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers the tokenizer's ops, as TF Serving's text build has them)
+        serve = tf.saved_model.load({str(path)!r}).signatures["serving_default"]
+        out = serve(text=tf.constant({TEXTS!r}))
+        print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
+                          "names": [s.decode() for s in out["class_name"].numpy()]}}))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(got["p"], expected, rtol=1e-5, atol=1e-6)
+    assert got["names"] == [("negative", "positive")[i] for i in expected.argmax(axis=1)]
+
+
+def test_predict_on_raw_text(classifier):
+    results = zoo.predict(classifier, ["what a wonderful film", "terrible"], top_k=1)
+    assert [r["input"] for r in results] == ["what a wonderful film", "terrible"]
+    assert all(r["top_k"][0]["class_name"] in ("negative", "positive") for r in results)
+    with pytest.raises(zoo.ZooError, match="no inputs given"):
+        zoo.predict(classifier, [])
+    with pytest.raises(zoo.ZooError, match="every input must be a string, got a int"):
+        zoo.predict(classifier, ["fine", 3])
+
+
+@pytest.fixture(scope="module")
+def language_model():
+    keras.utils.set_random_seed(5)
+    return zoo.get("gpt_shakespeare", compile=False, sequence_length=16, embedding_dim=16, num_layers=1,
+                   intermediate_dim=32)
+
+
+@pytest.mark.parametrize("sampler", ["top_k", "top_p"])
+def test_generation_is_deterministic_under_a_seed(language_model, sampler):
+    a = zoo.generate(language_model, "ROMEO:", max_length=30, sampler=sampler, seed=11)
+    b = zoo.generate(language_model, "ROMEO:", max_length=30, sampler=sampler, seed=11)
+    assert a == b and a.startswith("ROMEO:") and len(a) == 30
+
+
+def test_generation_respects_max_length_past_the_window(language_model):
+    text = zoo.generate(language_model, "KING:", max_length=40)  # the window is 16: it slides
+    assert len(text) == 40 and text.startswith("KING:")
+    assert zoo.generate(language_model, "KING:", max_length=40) == text  # greedy: deterministic
+
+
+@pytest.mark.parametrize(
+    "prompt, kwargs, error, message",
+    [
+        ("", {}, ValueError, "prompt must not be empty"),
+        (42, {}, TypeError, "prompt must be a string"),
+        ("ROMEO:", {"max_length": 6}, ValueError, "above the prompt's 6 characters"),
+        ("ROMEO:", {"sampler": "beam"}, ValueError, "sampler must be one of greedy, top_k, top_p"),
+        ("ROMEO:", {"temperature": 0}, ValueError, "temperature must be a positive number"),
+        ("ROMEO:", {"sampler": "top_p", "top_p": 1.5}, ValueError, r"top_p must be in \(0, 1\]"),
+    ],
+)
+def test_generation_bad_input(language_model, prompt, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        zoo.generate(language_model, prompt, **kwargs)
+
+
+def test_generate_needs_a_language_model(classifier):
+    with pytest.raises(ValueError, match="generate needs a language model"):
+        zoo.generate(classifier, "hello")
+    out = run_cli("generate", "transformer_imdb", "hello")
+    assert out.returncode == 2 and "generate needs a language model" in out.stderr
+
+
+def test_corpus_examples_are_shifted_by_one_character(tmp_path):
+    root = write_tiny_shakespeare(tmp_path, n_chars=5000)
+    split = zdata.load("tiny_shakespeare", "validation", data_dir=root)
+    inputs, targets = zdata.corpus_examples(split, 16, training=False)
+    assert inputs.shape[0] == targets.shape[0] == (len(split.text) - 16 + 15) // 16
+    for text, target, start in zip(inputs[:3], targets[:3], range(0, 48, 16)):
+        assert text == split.text[start : start + 16]
+        assert "".join(map(chr, target)) == split.text[start + 1 : start + 17]
+    train_inputs, _ = zdata.corpus_examples(split, 16, training=True)
+    assert train_inputs[1] == split.text[8:24]  # training windows overlap by half
+    with pytest.raises(ValueError, match="give sequence_length"):
+        zdata.pipeline(split, batch_size=4)
+
+
+def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_path):
+    root = write_tiny_shakespeare(tmp_path / "data", n_chars=20_000)
+    result = zoo.train("char_lstm_shakespeare", epochs=2, batch_size=32, data_dir=root, model_dir=tmp_path / "run",
+                       sequence_length=32, lstm_units=32, embedding_dim=16, verbose=0)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    assert result.test_metrics["bits_per_character"] == pytest.approx(result.test_metrics["loss"] / np.log(2))
+    assert result.test_metrics["bits_per_character"] < 7.0  # uniform over 128 code points is 7 bits

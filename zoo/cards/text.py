@@ -1,0 +1,79 @@
+"""Cards of the LSTM and Transformer families (plain data: importing this module imports no TensorFlow)."""
+
+from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe, register_card
+
+IMDB_INPUT = InputSpec(
+    name="text", shape=(), dtype="string", kind="text",
+    preprocessing="raw review text; lowercased and WordPiece-tokenised inside the model (16k vocabulary "
+                  "built from the IMDB train split, shipped with the package)",
+)
+CHAR_INPUT = InputSpec(
+    name="text", shape=(), dtype="string", kind="text",
+    preprocessing="raw text; split into ASCII code points inside the model (others become '?')",
+)
+SENTIMENT = OutputSpec(name="probabilities", num_classes=2, class_names=("negative", "positive"))
+NEXT_CHAR = OutputSpec(name="logits", num_classes=128, activation="linear")
+
+register_card(ModelCard(
+    name="lstm_imdb", family="lstm", task="text-classification", dataset="imdb_reviews",
+    description="Bidirectional LSTM sentiment classifier over WordPiece tokens, raw review text in.",
+    builder="zoo.models.text:lstm_imdb",
+    hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 384, "embedding_dim": 96, "lstm_units": 48,
+             "dropout": 0.4},
+    input=IMDB_INPUT, output=SENTIMENT, num_params=1_526_210,
+    recipe=Recipe(dataset="imdb_reviews", epochs=3, batch_size=64, optimizer="adam", learning_rate=2e-3,
+                  schedule="cosine", warmup_epochs=0.1, validation_split=0.1),
+    reference="Keras example 'Bidirectional LSTM on IMDB' (keras.io/examples/nlp/bidirectional_lstm_imdb), "
+              "with WordPiece tokens and max-and-mean pooling",
+))
+
+register_card(ModelCard(
+    name="transformer_imdb", family="transformer", task="text-classification", dataset="imdb_reviews",
+    description="Transformer encoder sentiment classifier (keras-hub TokenAndPositionEmbedding + TransformerEncoder).",
+    builder="zoo.models.text:transformer_imdb",
+    hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 384, "embedding_dim": 64, "num_layers": 1,
+             "num_heads": 4, "intermediate_dim": 128, "dropout": 0.2},
+    input=IMDB_INPUT, output=SENTIMENT, num_params=1_038_274,
+    recipe=Recipe(dataset="imdb_reviews", epochs=3, batch_size=64, optimizer="adamw", learning_rate=1e-3,
+                  weight_decay=0.01, schedule="cosine", warmup_epochs=0.2, validation_split=0.1),
+    reference="Keras example 'Text classification with Transformer' (keras.io/examples/nlp/text_classification_with_transformer)",
+))
+
+LM_RECIPE = dict(dataset="tiny_shakespeare", batch_size=64, loss="sparse_categorical_crossentropy_from_logits",
+                 metrics=("accuracy",), monitor="val_loss", validation_split=0.0, schedule="cosine")
+
+register_card(ModelCard(
+    name="char_lstm_shakespeare", family="lstm", task="language-modeling", dataset="tiny_shakespeare",
+    description="Character-level LSTM language model in the manner of char-rnn: raw text in, next-character logits out.",
+    builder="zoo.models.text:char_lstm_shakespeare",
+    hparams={"sequence_length": 128, "embedding_dim": 64, "lstm_units": 256, "num_layers": 1, "dropout": 0.1},
+    input=CHAR_INPUT, output=NEXT_CHAR, num_params=369_792,
+    recipe=Recipe(epochs=4, optimizer="adam", learning_rate=4e-3, warmup_epochs=0.1, **LM_RECIPE),
+    reference="A. Karpathy, char-rnn (2015); The Unreasonable Effectiveness of Recurrent Neural Networks",
+))
+
+register_card(ModelCard(
+    name="gpt_shakespeare", family="transformer", task="language-modeling", dataset="tiny_shakespeare",
+    description="A small decoder-only character Transformer (keras-hub TransformerDecoder, causal attention).",
+    builder="zoo.models.text:gpt_shakespeare",
+    hparams={"sequence_length": 128, "embedding_dim": 128, "num_layers": 3, "num_heads": 4, "intermediate_dim": 384,
+             "dropout": 0.1},
+    input=CHAR_INPUT, output=NEXT_CHAR, num_params=545_664,
+    recipe=Recipe(epochs=4, optimizer="adamw", learning_rate=2e-3, weight_decay=0.01, warmup_epochs=0.2, **LM_RECIPE),
+    reference="A. Radford et al. 2018 (GPT); A. Karpathy, nanoGPT's shakespeare_char",
+))
+
+register_card(ModelCard(
+    name="vit_mnist", family="transformer", task="image-classification", dataset="mnist",
+    description="A Vision Transformer on MNIST: 4x4 patches, 4 pre-norm keras-hub TransformerEncoder blocks, mean pooling.",
+    builder="zoo.models.vit:vit_mnist",
+    hparams={"num_classes": 10, "input_shape": (28, 28, 1), "patch_size": 4, "embedding_dim": 64, "num_layers": 4,
+             "num_heads": 4, "intermediate_dim": 128, "dropout": 0.1},
+    input=InputSpec(name="image", shape=(28, 28, 1), dtype="uint8", value_range=(0, 255), kind="image",
+                    preprocessing="grayscale, white digit on black; rescaled to [0, 1] inside the model"),
+    output=OutputSpec(name="probabilities", num_classes=10, class_names=tuple(str(d) for d in range(10))),
+    num_params=138_890,
+    recipe=Recipe(dataset="mnist", epochs=10, batch_size=128, optimizer="adamw", learning_rate=2e-3,
+                  weight_decay=0.05, schedule="cosine", warmup_epochs=1.0, augmentation=("random_shift_2",)),
+    reference="A. Dosovitskiy et al. An Image is Worth 16x16 Words. ICLR 2021; Keras example 'Image classification with Vision Transformer'",
+))

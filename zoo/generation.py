@@ -1,0 +1,93 @@
+"""Text generation for the language models, with keras-hub's samplers (greedy, top-k, top-p).
+
+The language models take raw strings; their tokenizer layer is named ``tokenizer``. Generation runs the part
+of the model after the tokenizer on token ids, over a window of the model's ``sequence_length`` that slides
+along when the text grows longer than it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo import registry
+
+SAMPLERS = ("greedy", "top_k", "top_p")
+
+
+def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: int | None) -> Any:
+    import keras_hub
+
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    if name == "greedy":
+        return keras_hub.samplers.GreedySampler(temperature=temperature)
+    if name == "top_k":
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        return keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    return keras_hub.samplers.TopPSampler(p=top_p, seed=seed, temperature=temperature)
+
+
+def generate(
+    name_or_model: Any,
+    prompt: str,
+    *,
+    max_length: int = 200,
+    sampler: str = "greedy",
+    temperature: float = 1.0,
+    top_k: int = 10,
+    top_p: float = 0.9,
+    seed: int | None = None,
+    pretrained: bool | str = True,
+) -> str:
+    """See :func:`zoo.generate`."""
+    import keras
+    import tensorflow as tf
+
+    from zoo import api
+
+    if isinstance(name_or_model, str):
+        card = registry.get_card(name_or_model)
+        if card.task != "language-modeling":
+            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
+                             f"({', '.join(registry.list_models(task='language-modeling'))})")
+        model = api.get(name_or_model, pretrained=pretrained, compile=False)
+    else:
+        model = name_or_model
+        card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
+        if card.task != "language-modeling":
+            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model")
+    if not isinstance(prompt, str):
+        raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+    if not prompt:
+        raise ValueError("prompt must not be empty: give the text to continue")
+    tokenizer = model.get_layer("tokenizer")
+    window = int(tokenizer.sequence_length)
+    prompt_ids = tokenizer(tf.constant([prompt]))[0]
+    prompt_length = int(tf.reduce_sum(tf.cast(prompt_ids != 0, tf.int32)))
+    if len(prompt) > window:
+        prompt_ids = tokenizer.__class__(**{**tokenizer.get_config(), "sequence_length": len(prompt)})(
+            tf.constant([prompt]))[0]
+        prompt_length = len(prompt)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_length:
+        raise ValueError(f"max_length counts the prompt too: it must be an integer above the prompt's "
+                         f"{prompt_length} characters, got {max_length!r}")
+    chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+    core = keras.Model(tokenizer.output, model.output)  # token ids -> logits
+    total = max(max_length, window)
+    ids = tf.concat([prompt_ids[:prompt_length], tf.zeros([total - prompt_length], prompt_ids.dtype)], 0)[None, :]
+    mask = tf.range(total)[None, :] < prompt_length
+
+    def next_logits(tokens, cache, index):
+        start = tf.clip_by_value(index - window, 0, total - window)
+        logits = core(tf.slice(tokens, [0, start], [1, window]), training=False)
+        return logits[:, index - 1 - start, :], None, cache
+
+    out = chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
+    text = tokenizer.detokenize(out[0, :max_length])
+    return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)

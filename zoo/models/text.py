@@ -1,0 +1,220 @@
+"""The LSTM and Transformer text models: each takes a batch of raw strings, the tokenizer inside the model.
+
+Built from keras-hub's layers and tokenizers (``WordPieceTokenizer``, ``UnicodeCodepointTokenizer``,
+``TokenAndPositionEmbedding``, ``TransformerEncoder``, ``TransformerDecoder``). The tokenizer layer is always
+named ``tokenizer``: the language models' generation runs the part of the model after it on token ids.
+The IMDB classifiers' WordPiece vocabulary is a file shipped with the package (``zoo/assets``), so it travels
+with the weights and the exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import keras_hub
+from keras import layers
+
+from zoo.models._common import check_float, check_int
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+IMDB_VOCABULARY = ASSETS / "imdb_wordpiece_16k.txt"
+HEAD = "probabilities"
+LM_HEAD = "logits"
+CHAR_VOCABULARY_SIZE = 128  # ASCII code points; others map to the replacement character
+
+
+def _vocabulary(vocabulary: str | Sequence[str] | None) -> list[str] | str:
+    if vocabulary is None:
+        vocabulary = IMDB_VOCABULARY
+    if isinstance(vocabulary, (str, Path)):
+        path = Path(vocabulary)
+        if not path.is_file():
+            raise ValueError(f"vocabulary file {path} not found; give a list of tokens or a file of one token a line")
+        return path.read_text(encoding="utf-8").rstrip("\n").split("\n")  # not splitlines(): it splits on \x85 too
+    vocabulary = list(vocabulary)
+    if len(vocabulary) < 3 or not all(isinstance(t, str) for t in vocabulary):
+        raise ValueError("vocabulary must hold at least 3 string tokens ([PAD], [UNK], ...)")
+    return vocabulary
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class NonEmpty(layers.Layer):
+    """Token ids with at least one real token: an empty text becomes a lone ``[UNK]``. Without it, an empty
+    string masks every position and the masked mean pooling divides zero by zero (NaN)."""
+
+    def __init__(self, unk_id: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.unk_id = unk_id
+
+    def call(self, ids):
+        first = ids[:, :1]
+        first = keras.ops.where(keras.ops.equal(first, 0), keras.ops.cast(self.unk_id, ids.dtype), first)
+        return keras.ops.concatenate([first, ids[:, 1:]], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "unk_id": self.unk_id}
+
+
+def _text_input() -> keras.KerasTensor:
+    return keras.Input(shape=(), dtype="string", name="text")
+
+
+def _word_piece(vocabulary: list[str], sequence_length: int) -> keras_hub.tokenizers.WordPieceTokenizer:
+    return keras_hub.tokenizers.WordPieceTokenizer(
+        vocabulary=vocabulary, sequence_length=sequence_length, lowercase=True, strip_accents=True,
+        oov_token="[UNK]", name="tokenizer",
+    )
+
+
+def lstm_imdb(
+    *,
+    num_classes: int = 2,
+    vocabulary: str | Sequence[str] | None = None,
+    sequence_length: int = 384,
+    embedding_dim: int = 96,
+    lstm_units: int = 48,
+    dropout: float = 0.4,
+) -> keras.Model:
+    """A bidirectional LSTM sentiment classifier over WordPiece tokens.
+
+    Raw review text -> WordPiece (lowercased, ``sequence_length`` tokens) -> masked embedding -> BiLSTM ->
+    max-and-mean pooling of its states -> dropout -> softmax.
+
+    Args:
+        num_classes: classes of the softmax head.
+        vocabulary: WordPiece tokens (a list, or a file of one token a line); default the shipped IMDB one.
+        sequence_length: tokens kept of each text (padded or truncated).
+        embedding_dim, lstm_units: widths.
+        dropout: in [0, 1).
+    """
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    vocab = _vocabulary(vocabulary)
+    sequence_length = check_int("sequence_length", sequence_length, minimum=8)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    lstm_units = check_int("lstm_units", lstm_units)
+    dropout = check_float("dropout", dropout)
+
+    inputs = _text_input()
+    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
+    x = layers.Embedding(len(vocab), embedding_dim, mask_zero=True, name="embedding")(tokens)
+    x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(x)
+    x = layers.Concatenate(name="pool")([layers.GlobalMaxPooling1D(name="max")(x), layers.GlobalAveragePooling1D(name="mean")(x)])
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    return keras.Model(inputs, outputs, name="lstm_imdb")
+
+
+def transformer_imdb(
+    *,
+    num_classes: int = 2,
+    vocabulary: str | Sequence[str] | None = None,
+    sequence_length: int = 384,
+    embedding_dim: int = 64,
+    num_layers: int = 1,
+    num_heads: int = 4,
+    intermediate_dim: int = 128,
+    dropout: float = 0.2,
+) -> keras.Model:
+    """A Transformer encoder classifier over WordPiece tokens.
+
+    Raw review text -> WordPiece -> token and position embedding -> ``num_layers`` TransformerEncoder blocks
+    -> masked mean pooling -> dropout -> softmax.
+    """
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    vocab = _vocabulary(vocabulary)
+    sequence_length = check_int("sequence_length", sequence_length, minimum=8)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    num_layers = check_int("num_layers", num_layers)
+    num_heads = check_int("num_heads", num_heads)
+    if embedding_dim % num_heads:
+        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
+    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
+    dropout = check_float("dropout", dropout)
+
+    inputs = _text_input()
+    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
+    x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim, mask_zero=True,
+                                                   name="embedding")(tokens)
+    for i in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout, name=f"encoder{i + 1}")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    return keras.Model(inputs, outputs, name="transformer_imdb")
+
+
+def _char_tokenizer(sequence_length: int) -> keras_hub.tokenizers.UnicodeCodepointTokenizer:
+    return keras_hub.tokenizers.UnicodeCodepointTokenizer(
+        sequence_length=sequence_length, vocabulary_size=CHAR_VOCABULARY_SIZE, replacement_char=ord("?"),
+        lowercase=False, normalization_form=None, name="tokenizer",
+    )
+
+
+def char_lstm_shakespeare(
+    *,
+    sequence_length: int = 128,
+    embedding_dim: int = 64,
+    lstm_units: int = 256,
+    num_layers: int = 1,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """A character-level LSTM language model (as char-rnn): raw text in, next-character logits out.
+
+    Text -> ASCII code points (``sequence_length``, zero-padded) -> embedding -> ``num_layers`` LSTMs ->
+    logits over the 128 code points at every position.
+    """
+    sequence_length = check_int("sequence_length", sequence_length, minimum=2)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    lstm_units = check_int("lstm_units", lstm_units)
+    num_layers = check_int("num_layers", num_layers)
+    dropout = check_float("dropout", dropout)
+
+    inputs = _text_input()
+    tokens = _char_tokenizer(sequence_length)(inputs)
+    x = layers.Embedding(CHAR_VOCABULARY_SIZE, embedding_dim, name="embedding")(tokens)
+    for i in range(num_layers):
+        x = layers.LSTM(lstm_units, return_sequences=True, dropout=0.0, name=f"lstm{i + 1}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
+    outputs = layers.Dense(CHAR_VOCABULARY_SIZE, dtype="float32", name=LM_HEAD)(x)
+    return keras.Model(inputs, outputs, name="char_lstm_shakespeare")
+
+
+def gpt_shakespeare(
+    *,
+    sequence_length: int = 128,
+    embedding_dim: int = 128,
+    num_layers: int = 3,
+    num_heads: int = 4,
+    intermediate_dim: int = 384,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """A small decoder-only (GPT-style) character Transformer: causal self-attention only.
+
+    Text -> ASCII code points -> token and position embedding -> ``num_layers`` TransformerDecoder blocks
+    (no cross-attention, causal mask) -> logits over the 128 code points at every position.
+    """
+    sequence_length = check_int("sequence_length", sequence_length, minimum=2)
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    num_layers = check_int("num_layers", num_layers)
+    num_heads = check_int("num_heads", num_heads)
+    if embedding_dim % num_heads:
+        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
+    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
+    dropout = check_float("dropout", dropout)
+
+    inputs = _text_input()
+    tokens = _char_tokenizer(sequence_length)(inputs)
+    x = keras_hub.layers.TokenAndPositionEmbedding(CHAR_VOCABULARY_SIZE, sequence_length, embedding_dim,
+                                                   name="embedding")(tokens)
+    for i in range(num_layers):
+        x = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout,
+                                                name=f"decoder{i + 1}")(x)
+    x = layers.LayerNormalization(name="final_norm")(x)
+    outputs = layers.Dense(CHAR_VOCABULARY_SIZE, dtype="float32", name=LM_HEAD)(x)
+    return keras.Model(inputs, outputs, name="gpt_shakespeare")

@@ -1,0 +1,57 @@
+"""The Vision Transformer: MNIST digits as sequences of patches, built from keras-hub's TransformerEncoder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import keras_hub
+from keras import layers
+
+from zoo.models._common import check_float, check_image_shape, check_int
+
+HEAD = "probabilities"
+
+
+def vit_mnist(
+    *,
+    num_classes: int = 10,
+    input_shape: Sequence[int] = (28, 28, 1),
+    patch_size: int = 4,
+    embedding_dim: int = 64,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    intermediate_dim: int = 128,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """A Vision Transformer on MNIST: 4x4 patches, position embeddings, TransformerEncoder blocks, mean pooling.
+
+    uint8 image -> rescale -> patch embedding (a strided convolution) -> + position embedding ->
+    ``num_layers`` TransformerEncoder blocks (pre-norm) -> layer norm -> mean over patches -> softmax.
+    """
+    num_classes = check_int("num_classes", num_classes, minimum=2)
+    height, width, channels = check_image_shape(input_shape, min_side=2)
+    patch_size = check_int("patch_size", patch_size)
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"patch_size {patch_size} must divide the image size {height}x{width}")
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    num_layers = check_int("num_layers", num_layers)
+    num_heads = check_int("num_heads", num_heads)
+    if embedding_dim % num_heads:
+        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
+    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
+    dropout = check_float("dropout", dropout)
+    num_patches = (height // patch_size) * (width // patch_size)
+
+    inputs = keras.Input(shape=(height, width, channels), dtype="uint8", name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    x = layers.Conv2D(embedding_dim, patch_size, strides=patch_size, name="patch_embedding")(x)
+    x = layers.Reshape((num_patches, embedding_dim), name="patches")(x)
+    x = layers.Add(name="add_positions")([x, keras_hub.layers.PositionEmbedding(num_patches, name="position_embedding")(x)])
+    for i in range(num_layers):
+        x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout, normalize_first=True,
+                                                name=f"encoder{i + 1}")(x)
+    x = layers.LayerNormalization(name="final_norm")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    return keras.Model(inputs, outputs, name="vit_mnist")
