@@ -247,3 +247,19 @@ def test_bundled_weights_score_the_card_accuracy_on_the_real_test_split(real_dat
     out = run_cli("evaluate", "cnn_mnist", "--json", env={"ZOO_DATA_DIR": str(real_data_dir)})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["accuracy"] == pytest.approx(got["accuracy"], abs=1e-6)
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in zoo.list_models(pretrained=True) if n != "cnn_mnist"])
+def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
+    info = manifest.weights_for(name)[0]
+    got = zoo.evaluate(name, data_dir=real_data_dir)
+    assert f"({got['num_examples']} examples)" in info.split
+    for metric, value in info.metrics.items():
+        assert got[metric] == pytest.approx(value, abs=5e-4), metric
+
+
+@pytest.mark.parametrize("name", zoo.list_models(pretrained=True))
+def test_every_weight_set_verifies(name):
+    assert zoo.verify(name)["outputs_ok"]

@@ -9,6 +9,7 @@ with the weights and the exports.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,11 @@ import keras_hub
 from keras import layers
 
 from zoo.models._common import check_float, check_int
+
+# keras-hub's PositionEmbedding (inside TokenAndPositionEmbedding, whose own mask is kept) and the max pooling
+# of the LSTM (fed by a masked sequence; padding never wins a max over real states) warn on every call.
+warnings.filterwarnings("ignore", message=r"Layer '(position_embedding|max)' .* does not support masking",
+                        category=UserWarning)
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 IMDB_VOCABULARY = ASSETS / "imdb_wordpiece_16k.txt"
