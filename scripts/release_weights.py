@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
     outputs = api.expected_outputs(shipped_model, api.check_input(check_input))
 
+    sample, sample_how = "", ""
+    if card.task == "language-modeling":
+        sample_how = "zoo generate NAME 'ROMEO:' --max-length 240 --sampler top_k --top-k 5 --seed 0"
+        sample = zoo.generate(shipped_model, "ROMEO:", max_length=240, sampler="top_k", top_k=5, seed=0)
     dataset = DATASETS[card.dataset]
     info = manifest.WeightsInfo(
         name=card.name, tag=args.tag, file=file_name, sha256=sha, size=shipped.stat().st_size,
@@ -84,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         assets=assets,
         train_log={"epochs_run": report["epochs"], "best_epoch": report["best_epoch"],
                    "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
-                   "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs"},
+                   "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                   **({"sample": sample_how} if sample else {})},
+        sample=sample,
     )
     manifest.write_entry(info)
     for old in manifest.BUNDLE_DIR.glob(f"{card.name}-{args.tag}-*.weights.h5"):

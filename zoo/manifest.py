@@ -43,6 +43,7 @@ class WeightsInfo:
     train_log: dict[str, Any] = dataclasses.field(default_factory=dict)  # epochs run, wall time, machine
     # Files the weights need, shipped in zoo/assets/ (a tokenizer's vocabulary): hparam -> {"file", "sha256"}.
     assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    sample: str = ""  # language models: a text generated with these weights (see train_log for how)
 
     @property
     def full_name(self) -> str:
@@ -70,6 +71,8 @@ class WeightsInfo:
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",
                 f"  licences     weights {self.license}; data {self.data_license}",
             ]
+            + ([f"  sample       {line}" if i == 0 else f"               {line}"
+                for i, line in enumerate(self.sample.splitlines())] if self.sample else [])
         )
 
 
