@@ -20,7 +20,6 @@ import time
 from _common import save
 
 import keras
-import numpy as np
 
 import zoo
 from zoo import data as zdata

@@ -16,7 +16,7 @@ import pytest
 
 import zoo
 from tests._datafiles import write_mnist
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 from zoo import exporting
 
 

@@ -41,3 +41,15 @@ def check_image_shape(
     if min(height, width) < min_side:
         raise ValueError(f"input_shape must be at least {min_side}x{min_side} pixels, got {height}x{width}")
     return shape
+
+
+def check_transformer(
+    embedding_dim: Any, num_layers: Any, num_heads: Any, intermediate_dim: Any, dropout: Any
+) -> tuple[int, int, int, int, float]:
+    """The hyper-parameters every Transformer builder shares, checked together."""
+    embedding_dim = check_int("embedding_dim", embedding_dim)
+    num_layers = check_int("num_layers", num_layers)
+    num_heads = check_int("num_heads", num_heads)
+    if embedding_dim % num_heads:
+        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
+    return embedding_dim, num_layers, num_heads, check_int("intermediate_dim", intermediate_dim), check_float("dropout", dropout)

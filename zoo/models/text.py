@@ -17,7 +17,7 @@ import keras
 import keras_hub
 from keras import layers
 
-from zoo.models._common import check_float, check_int
+from zoo.models._common import check_float, check_int, check_transformer
 
 # keras-hub's PositionEmbedding (inside TokenAndPositionEmbedding, whose own mask is kept) and the max pooling
 # of the LSTM (fed by a masked sequence; padding never wins a max over real states) warn on every call.
@@ -134,13 +134,8 @@ def transformer_imdb(
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
-    embedding_dim = check_int("embedding_dim", embedding_dim)
-    num_layers = check_int("num_layers", num_layers)
-    num_heads = check_int("num_heads", num_heads)
-    if embedding_dim % num_heads:
-        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
-    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
-    dropout = check_float("dropout", dropout)
+    embedding_dim, num_layers, num_heads, intermediate_dim, dropout = check_transformer(
+        embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
 
     inputs = _text_input()
     tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
@@ -206,13 +201,8 @@ def gpt_shakespeare(
     (no cross-attention, causal mask) -> logits over the 128 code points at every position.
     """
     sequence_length = check_int("sequence_length", sequence_length, minimum=2)
-    embedding_dim = check_int("embedding_dim", embedding_dim)
-    num_layers = check_int("num_layers", num_layers)
-    num_heads = check_int("num_heads", num_heads)
-    if embedding_dim % num_heads:
-        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
-    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
-    dropout = check_float("dropout", dropout)
+    embedding_dim, num_layers, num_heads, intermediate_dim, dropout = check_transformer(
+        embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
 
     inputs = _text_input()
     tokens = _char_tokenizer(sequence_length)(inputs)

@@ -8,7 +8,7 @@ import keras
 import keras_hub
 from keras import layers
 
-from zoo.models._common import check_float, check_image_shape, check_int
+from zoo.models._common import check_image_shape, check_int, check_transformer
 
 HEAD = "probabilities"
 
@@ -34,13 +34,8 @@ def vit_mnist(
     patch_size = check_int("patch_size", patch_size)
     if height % patch_size or width % patch_size:
         raise ValueError(f"patch_size {patch_size} must divide the image size {height}x{width}")
-    embedding_dim = check_int("embedding_dim", embedding_dim)
-    num_layers = check_int("num_layers", num_layers)
-    num_heads = check_int("num_heads", num_heads)
-    if embedding_dim % num_heads:
-        raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
-    intermediate_dim = check_int("intermediate_dim", intermediate_dim)
-    dropout = check_float("dropout", dropout)
+    embedding_dim, num_layers, num_heads, intermediate_dim, dropout = check_transformer(
+        embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
     num_patches = (height // patch_size) * (width // patch_size)
 
     inputs = keras.Input(shape=(height, width, channels), dtype="uint8", name="image")
