@@ -140,3 +140,11 @@ def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_pa
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert result.test_metrics["bits_per_character"] == pytest.approx(result.test_metrics["loss"] / np.log(2))
     assert result.test_metrics["bits_per_character"] < 7.0  # uniform over 128 code points is 7 bits
+
+
+@pytest.mark.parametrize("name", zoo.list_models(task="language-modeling", pretrained=True))
+def test_the_sample_on_the_card_is_what_generate_gives(name):
+    info = zoo.info(name).weights[0]
+    assert info.sample.startswith("ROMEO:") and len(info.sample) == 240
+    again = zoo.generate(name, "ROMEO:", max_length=240, sampler="top_k", top_k=5, seed=0)
+    assert again == info.sample

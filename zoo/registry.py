@@ -121,7 +121,7 @@ class ModelCard:
 
     def __str__(self) -> str:
         r, i, o = self.recipe, self.input, self.output
-        shape = "x".join("?" if d is None else str(d) for d in i.shape)
+        shape = "x".join("?" if d is None else str(d) for d in i.shape) or "one"
         rng = f", values {i.value_range[0]:g}..{i.value_range[1]:g}" if i.value_range else ""
         schedule = r.schedule
         if r.schedule == "cosine":

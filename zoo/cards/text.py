@@ -4,7 +4,7 @@ from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe, register_card
 
 IMDB_INPUT = InputSpec(
     name="text", shape=(), dtype="string", kind="text",
-    preprocessing="raw review text; lowercased and WordPiece-tokenised inside the model (16k vocabulary "
+    preprocessing="raw review text; lowercased and WordPiece-tokenised inside the model (15,314-token vocabulary "
                   "built from the IMDB train split, shipped with the package)",
 )
 CHAR_INPUT = InputSpec(
@@ -73,7 +73,7 @@ register_card(ModelCard(
                     preprocessing="grayscale, white digit on black; rescaled to [0, 1] inside the model"),
     output=OutputSpec(name="probabilities", num_classes=10, class_names=tuple(str(d) for d in range(10))),
     num_params=138_890,
-    recipe=Recipe(dataset="mnist", epochs=10, batch_size=128, optimizer="adamw", learning_rate=2e-3,
+    recipe=Recipe(dataset="mnist", epochs=20, batch_size=128, optimizer="adamw", learning_rate=2e-3,
                   weight_decay=0.05, schedule="cosine", warmup_epochs=1.0, augmentation=("random_shift_2",)),
     reference="A. Dosovitskiy et al. An Image is Worth 16x16 Words. ICLR 2021; Keras example 'Image classification with Vision Transformer'",
 ))
