@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     info = manifest.WeightsInfo(
         name=card.name, tag=args.tag, file=file_name, sha256=sha, size=shipped.stat().st_size,
         num_params=int(model.count_params()), hparams=hparams, dataset=card.dataset,
-        split=f"test ({num_examples} examples)",
+        split=f"test ({num_examples} {'characters' if card.task == 'language-modeling' else 'examples'})",
         data_sha256={k: v for part in report["data"].values() for k, v in part.get("sha256", {}).items()},
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
         recipe={k: report["recipe"][k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
