@@ -45,7 +45,8 @@ class StepClock(keras.callbacks.Callback):
 def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     """The same architectures as zoo's builders, written out directly with Keras and keras-hub layers."""
     inputs = keras.Input(shape=(), dtype="string")
-    tokenizer = keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=384, lowercase=True,
+    length = zoo.info(name).hparams["sequence_length"]
+    tokenizer = keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=length, lowercase=True,
                                                         strip_accents=True, oov_token="[UNK]")
     tokens = tokenizer(inputs)
     if name == "lstm_imdb":
@@ -54,9 +55,9 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
         x = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(x), keras.layers.GlobalAveragePooling1D()(x)])
         x = keras.layers.Dropout(0.4)(x)
     else:
-        x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), 384, 64, mask_zero=True)(tokens)
-        x = keras_hub.layers.TransformerEncoder(128, 4, dropout=0.2)(x)
-        x = keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling1D()(x))
+        x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), length, 64, mask_zero=True)(tokens)
+        x = keras_hub.layers.TransformerEncoder(128, 4, dropout=0.3)(x)
+        x = keras.layers.Dropout(0.3)(keras.layers.GlobalAveragePooling1D()(x))
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 

@@ -119,12 +119,12 @@ def transformer_imdb(
     *,
     num_classes: int = 2,
     vocabulary: str | Sequence[str] | None = None,
-    sequence_length: int = 384,
+    sequence_length: int = 512,
     embedding_dim: int = 64,
     num_layers: int = 1,
     num_heads: int = 4,
     intermediate_dim: int = 128,
-    dropout: float = 0.2,
+    dropout: float = 0.3,
 ) -> keras.Model:
     """A Transformer encoder classifier over WordPiece tokens.
 
