@@ -239,7 +239,7 @@ def pipeline(
     """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split.
 
     Training: a seeded shuffle of the whole split, reshuffled each epoch (deterministic under ``seed``), then
-    the recipe's augmentation in parallel. Always: batches of the *global* ``batch_size`` and
+    the recipe's augmentation, vectorised over each batch. Always: batches of the *global* ``batch_size`` and
     ``prefetch(AUTOTUNE)``. The arrays are in memory, so no ``cache()`` is needed.
     """
     import tensorflow as tf
@@ -260,8 +260,9 @@ def pipeline(
     ds = tf.data.Dataset.from_tensor_slices((features, labels))
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-        ds = augment.attach(ds, augmentation, seed=seed)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if training:
+        ds = augment.attach(ds, augmentation, seed=seed)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
