@@ -44,6 +44,9 @@ class WeightsInfo:
     # Files the weights need, shipped in zoo/assets/ (a tokenizer's vocabulary): hparam -> {"file", "sha256"}.
     assets: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     sample: str = ""  # language models: a text generated with these weights (see train_log for how)
+    # How the file stores the values: "float32", or "float16" (halved on disk; loaded into float32 variables,
+    # the metrics measured on the file as stored).
+    storage: str = "float32"
 
     @property
     def full_name(self) -> str:
@@ -66,7 +69,7 @@ class WeightsInfo:
                 f"  {self.split} metrics: {metrics}",
                 f"  trained on   {self.dataset} with zoo's recipe: {r.get('epochs')} epochs, batch {r.get('batch_size')}, "
                 f"{r.get('optimizer')} lr {r.get('learning_rate')}, seed {r.get('seed')}",
-                f"  file         {self.file}, {where}",
+                f"  file         {self.file}, {where}" + (f", values stored as {self.storage}" if self.storage != "float32" else ""),
                 f"  sha256       {self.sha256}",
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",
                 f"  licences     weights {self.license}; data {self.data_license}",

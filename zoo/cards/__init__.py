@@ -2,3 +2,5 @@
 
 from zoo.cards import cnn  # noqa: F401
 from zoo.cards import text  # noqa: F401
+from zoo.cards import mlp  # noqa: F401
+from zoo.cards import hub  # noqa: F401
