@@ -28,6 +28,11 @@ def table() -> str:
             w = weights[0]
             metric = ", ".join(f"{k} {v:.4f}" for k, v in w.metrics.items() if k != "loss")
             tags = ", ".join(x.tag for x in weights)
+        elif card.presets:
+            p = card.presets[0]
+            tags = "keras-hub: " + ", ".join(x.name for x in card.presets)
+            figures = ", ".join(f"{k} {v:g}" for k, v in p.reported_metrics.items())
+            metric = f"{p.name}: {figures} (reported elsewhere, see `zoo info {name}`)" if figures else "-"
         else:
             metric, tags = "-", "none"
         rows.append(f"| `{name}` | {card.family} | {card.task} | {card.dataset} | {card.num_params:,} | {tags} | {metric} |")

@@ -24,6 +24,17 @@ def _two_virtual_cpus() -> None:
 _two_virtual_cpus()
 
 
+def own_models(**filters) -> list[str]:
+    """The registered models zoo builds itself (not from a keras-hub preset, which needs the network): the ones
+    tests can build by name here. ``filters`` as for zoo.list_models; ``weights=True`` keeps those with a weight
+    set in zoo's manifest."""
+    import zoo
+
+    with_weights = filters.pop("weights", False)
+    return [n for n in zoo.list_models(**filters)
+            if not zoo.info(n).presets and (not with_weights or zoo.info(n).weights)]
+
+
 def _require_data() -> bool:
     return os.environ.get("ZOO_REQUIRE_DATA") == "1"
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import zoo
+from tests.conftest import own_models
 
 
 def _inputs(card, batch=2, shape=None):
@@ -19,7 +20,7 @@ def _inputs(card, batch=2, shape=None):
     raise AssertionError(f"no test input for {card.input.dtype}")
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", own_models())
 def test_builds_runs_and_matches_its_card(name):
     card = zoo.info(name)
     model = zoo.get(name, compile=False)

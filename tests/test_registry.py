@@ -22,11 +22,15 @@ def test_list_models_sorted_and_filtered():
     assert zoo.list_models("resnet*") == ["resnet20_cifar10", "resnet56_cifar10"]
     assert zoo.list_models(["cnn_*", "resnet20*"]) == ["cnn_mnist", "resnet20_cifar10"]
     assert zoo.list_models(family="cnn") == sorted(n for n in names if zoo.info(n).family == "cnn")
-    assert zoo.list_models(dataset="cifar10") == ["mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10"]
-    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_mnist", "mobilenet_v2_cifar10", "vit_mnist"]
+    assert zoo.list_models(dataset="cifar10") == ["mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10",
+                                                  "vit_classifier"]
+    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_mnist", "mlp_mnist", "mobilenet_v2_cifar10",
+                                                                   "vit_classifier", "vit_mnist"]
     assert zoo.list_models(family="lstm") == ["char_lstm_shakespeare", "lstm_imdb"]
-    assert zoo.list_models(family="transformer") == ["gpt_shakespeare", "transformer_imdb", "vit_mnist"]
-    assert zoo.list_models(task="language-modeling") == ["char_lstm_shakespeare", "gpt_shakespeare"]
+    assert zoo.list_models(family="mlp") == ["mlp_mnist"]
+    assert zoo.list_models(family="transformer") == ["bert_classifier", "gpt2_lm", "gpt_shakespeare", "transformer_imdb",
+                                                     "vit_classifier", "vit_mnist"]
+    assert zoo.list_models(task="language-modeling") == ["char_lstm_shakespeare", "gpt2_lm", "gpt_shakespeare"]
     assert zoo.list_models("nothing_*") == []
 
 
@@ -35,8 +39,8 @@ def test_list_models_pretrained_filter_follows_manifest():
     without = zoo.list_models(pretrained=False)
     assert set(with_weights).isdisjoint(without)
     assert set(with_weights) | set(without) == set(zoo.list_models())
-    for name in with_weights:
-        assert zoo.info(name).weights
+    for name in with_weights:  # zoo's own weight sets, or a keras-hub preset's
+        assert zoo.info(name).weights or zoo.info(name).presets
     for name in ("resnet20_cifar10", "resnet56_cifar10"):
         assert name in without
 

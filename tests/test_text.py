@@ -15,10 +15,10 @@ import tensorflow as tf
 
 import zoo
 from tests._datafiles import write_tiny_shakespeare
-from tests.conftest import run_cli
+from tests.conftest import own_models, run_cli
 from zoo import data as zdata
 
-TEXT_MODELS = zoo.list_models(task="text-classification") + zoo.list_models(task="language-modeling")
+TEXT_MODELS = own_models(task="text-classification") + own_models(task="language-modeling")  # hub ones: test_hub
 TEXTS = ["What a wonderful film, I loved every minute.", "Awful. Dull plot, wooden acting.", ""]
 
 
@@ -142,7 +142,7 @@ def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_pa
     assert result.test_metrics["bits_per_character"] < 7.0  # uniform over 128 code points is 7 bits
 
 
-@pytest.mark.parametrize("name", zoo.list_models(task="language-modeling", pretrained=True))
+@pytest.mark.parametrize("name", own_models(task="language-modeling", weights=True))
 def test_the_sample_on_the_card_is_what_generate_gives(name):
     info = zoo.info(name).weights[0]
     assert info.sample.startswith("ROMEO:") and len(info.sample) == 240

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import run_cli
+from tests.conftest import own_models, run_cli
 from zoo import manifest, weights
 from zoo._io import sha256_file
 
@@ -251,7 +251,7 @@ def test_bundled_weights_score_the_card_accuracy_on_the_real_test_split(real_dat
 
 @pytest.mark.real_data
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in zoo.list_models(pretrained=True) if n != "cnn_mnist"])
+@pytest.mark.parametrize("name", [n for n in own_models(weights=True) if n != "cnn_mnist"])
 def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
     info = manifest.weights_for(name)[0]
     got = zoo.evaluate(name, data_dir=real_data_dir)
@@ -260,6 +260,6 @@ def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
         assert got[metric] == pytest.approx(value, abs=5e-4), metric
 
 
-@pytest.mark.parametrize("name", zoo.list_models(pretrained=True))
+@pytest.mark.parametrize("name", own_models(weights=True))
 def test_every_weight_set_verifies(name):
     assert zoo.verify(name)["outputs_ok"]

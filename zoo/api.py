@@ -26,8 +26,13 @@ def resolve_hparams(card: ModelCard, overrides: dict[str, Any]) -> dict[str, Any
     return {**card.hparams, **overrides}
 
 
-def build(card: ModelCard, hparams: dict[str, Any]) -> Any:
-    """Call the card's builder; a builder's TypeError on a bad value becomes a ValueError naming the model."""
+def build(card: ModelCard, hparams: dict[str, Any], *, preset_weights: bool = False) -> Any:
+    """Call the card's builder; a builder's TypeError on a bad value becomes a ValueError naming the model.
+
+    An entry backed by keras-hub presets builds from its preset's configuration, and loads the preset's own
+    weights too when ``preset_weights``."""
+    if card.presets:
+        hparams = {**hparams, "load_weights": preset_weights}
     try:
         model = card.load_builder()(**hparams)
     except TypeError as e:
@@ -97,6 +102,8 @@ def get(
         path = weights.local_file(pretrained, weights_sha256)
         model = build(card, hp)
         weights.load_into(model, path)
+    elif card.presets and (pretrained is True and not card.weights):
+        model = build(card, hp, preset_weights=True)  # the keras-hub preset's weights (hp["preset"])
     elif pretrained is True or isinstance(pretrained, str):
         info = weights.find(card, pretrained)
         hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked

@@ -47,7 +47,10 @@ def _existing_dir(text: str) -> str:
 
 
 def _weights_column(name: str) -> str:
-    weights = zoo.info(name).weights
+    card = zoo.info(name)
+    weights = card.weights
+    if not weights and card.presets:
+        return f"keras-hub {card.presets[0].name}" + (f" (+{len(card.presets) - 1})" if len(card.presets) > 1 else "")
     if not weights:
         return "-"
     w = weights[0]
@@ -88,7 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                        early_stopping=args.early_stopping, source=args.source, verbose=args.verbose,
                        strategy=args.strategy, tpu=args.tpu, num_gpus=args.num_gpus,
                        mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
-                       steps_per_execution=args.steps_per_execution)
+                       steps_per_execution=args.steps_per_execution, dataset=args.data,
+                       **({"preset": args.preset} if args.preset else {}))
     print(json.dumps({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
                       "paths": {k: str(v) for k, v in result.paths.items()}}, indent=2))
     return 0
@@ -96,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = zoo.evaluate(args.name, weights=args.weights, split=args.split, data_dir=args.data_dir,
-                           source=args.source)
+                           source=args.source, preset=args.preset)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -113,7 +117,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    written = zoo.export(args.name, args.path, format=args.format, pretrained=args.weights or True,
+    written = zoo.export(args.name, args.path, format=args.format, pretrained=args.weights or True, preset=args.preset,
                          overwrite=args.overwrite, version=args.version, quantization=args.quantization,
                          data_dir=args.data_dir)
     print(f"wrote {written}")
@@ -121,7 +125,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    results = zoo.predict(args.name, args.inputs, top_k=args.top_k, pretrained=args.weights or True)
+    results = zoo.predict(args.name, args.inputs, top_k=args.top_k, pretrained=args.weights or True, preset=args.preset)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -134,7 +138,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     text = zoo.generate(args.name, args.prompt, max_length=args.max_length, sampler=args.sampler,
                         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                        pretrained=args.weights or True)
+                        pretrained=args.weights or True, preset=args.preset)
     print(text)
     return 0
 
@@ -164,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_help = "folder holding local dataset copies (default $ZOO_DATA_DIR)"
     p = sub.add_parser("train", help="train a model with its recipe")
+    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
     p.add_argument("name")
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int, help="the global batch size")
@@ -183,9 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: bfloat16 on TPU, off elsewhere")
     p.add_argument("--jit-compile", action="store_true", default="auto", help="compile the step with XLA")
     p.add_argument("--steps-per-execution", type=_positive_int, default=1)
+    p.add_argument("--data", metavar="DATASET",
+                   help="train on another zoo dataset of the kind the model takes (e.g. imdb_reviews)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a model on its test split")
+    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
     p.add_argument("name", help="a model name, or name.tag")
     p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
     p.add_argument("--split", choices=("test", "validation", "train"), default="test")
@@ -195,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite)")
+    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
     p.add_argument("name", help="a model name, or name.tag")
     p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
     p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
@@ -206,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY) or texts")
+    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
     p.add_argument("name", help="a model name, or name.tag")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or texts for a text model")
     p.add_argument("--top-k", type=_positive_int, default=3)
@@ -214,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("generate", help="continue a text with a language model")
+    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
     p.add_argument("name", help="a language model, e.g. gpt_shakespeare")
     p.add_argument("prompt")
     p.add_argument("--max-length", type=_positive_int, default=200, help="characters, the prompt included")

@@ -27,7 +27,7 @@ SUFFIX = {"keras": ".keras", "tflite": ".tflite"}
 CARD_FILE = "zoo_card.json"
 
 
-def _resolve(model_or_name: Any, pretrained: bool | str) -> tuple[Any, ModelCard | None]:
+def _resolve(model_or_name: Any, pretrained: bool | str, preset: str | None = None) -> tuple[Any, ModelCard | None]:
     from zoo import api
 
     if isinstance(model_or_name, str):
@@ -35,7 +35,7 @@ def _resolve(model_or_name: Any, pretrained: bool | str) -> tuple[Any, ModelCard
         _, tag = registry.split_name(model_or_name)
         if tag is None and pretrained is True and not card.weights:
             pretrained = False  # a model without weights exports as built; the card says it has none
-        return api.get(model_or_name, pretrained=pretrained, compile=False), card
+        return api.get(model_or_name, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {})), card
     name = getattr(model_or_name, "zoo_name", None)
     return _undistributed(model_or_name), (registry.get_card(name) if name else None)
 
@@ -79,9 +79,13 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
     class_names = tf.constant(list(card.output.class_names)) if card is not None and card.output.class_names else None
     classifier = card is None or card.task.endswith("classification")
 
+    from zoo.models import hub
+
+    task = hub.is_task(model)  # a keras-hub task: its preprocessor first, then its network
+
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)])
     def serve(inputs):
-        outputs = model(inputs, training=False)
+        outputs = model(hub.preprocess(model, inputs) if task else inputs, training=False)
         if not classifier:
             return {card.output.name if card is not None else "outputs": outputs}
         result = {"probabilities": outputs, "class_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
@@ -114,7 +118,13 @@ def _check_target(path: Path, overwrite: bool) -> None:
 def _write_saved_model(model: Any, card: ModelCard | None, target: Path) -> None:
     import keras
 
+    from zoo.models import hub
+
     archive = keras.export.ExportArchive()
+    if hub.is_task(model):  # its tokenizer holds lookup tables: tracked, or the export fails (KNOWN_ISSUES 9)
+        if not model.preprocessor.built:  # a preprocessor not yet called; track() takes built layers only
+            model.preprocessor.build(None)
+        archive.track(model.preprocessor)
     archive.add_endpoint("serving_default", serving_function(model, card))
     archive.write_out(str(target), verbose=False)
     extra = target / "assets.extra"
@@ -144,6 +154,7 @@ def export(
     version: int = 1,
     quantization: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    preset: str | None = None,
 ) -> Path:
     """See :func:`zoo.export`."""
     if format not in FORMATS:
@@ -168,7 +179,7 @@ def export(
         target = path
         _check_target(target, overwrite)
 
-    model, card = _resolve(model_or_name, pretrained)
+    model, card = _resolve(model_or_name, pretrained, preset)
     input_spec(model, card)  # a model without an input spec fails here, before anything is written
 
     if format == "saved_model":

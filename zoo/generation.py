@@ -43,6 +43,7 @@ def generate(
     top_p: float = 0.9,
     seed: int | None = None,
     pretrained: bool | str = True,
+    preset: str | None = None,
 ) -> str:
     """See :func:`zoo.generate`."""
     import keras
@@ -55,7 +56,7 @@ def generate(
         if card.task != "language-modeling":
             raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
                              f"({', '.join(registry.list_models(task='language-modeling'))})")
-        model = api.get(name_or_model, pretrained=pretrained, compile=False)
+        model = api.get(name_or_model, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {}))
     else:
         model = name_or_model
         card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
@@ -65,6 +66,11 @@ def generate(
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt:
         raise ValueError("prompt must not be empty: give the text to continue")
+    from zoo.models import hub
+
+    if hub.is_task(model):
+        return _generate_with_task(model, prompt, max_length=max_length,
+                                   sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed))
     tokenizer = model.get_layer("tokenizer")
     window = int(tokenizer.sequence_length)
     prompt_ids = tokenizer(tf.constant([prompt]))[0]
@@ -91,3 +97,16 @@ def generate(
     out = chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
     text = tokenizer.detokenize(out[0, :max_length])
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
+
+
+def _generate_with_task(model: Any, prompt: str, *, max_length: int, sampler: Any) -> str:
+    """A keras-hub causal LM generates with its own ``generate``; ``max_length`` counts its tokens, the prompt's
+    included."""
+    prompt_tokens = int(model.preprocessor.tokenizer(prompt).shape[0])
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_tokens:
+        raise ValueError(f"max_length counts the prompt too: for {model.name} it is in tokens and must be an "
+                         f"integer above the prompt's {prompt_tokens} tokens, got {max_length!r}")
+    model.sampler = sampler
+    model.generate_function = None  # made again with this sampler
+    text = model.generate(prompt, max_length=max_length)
+    return text if isinstance(text, str) else str(text)

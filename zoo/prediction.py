@@ -65,6 +65,7 @@ def predict(
     *,
     top_k: int = 3,
     pretrained: bool | str = True,
+    preset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files (or a uint8 array batch), or raw texts for the text classifiers: for each, the
     top-k classes with their probabilities.
@@ -75,7 +76,7 @@ def predict(
 
     if isinstance(name_or_model, str):
         card = registry.get_card(name_or_model)
-        model = api.get(name_or_model, pretrained=pretrained, compile=False)
+        model = api.get(name_or_model, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {}))
     else:
         model = name_or_model
         card = registry.get_card(getattr(model, "zoo_name", None) or model.name)

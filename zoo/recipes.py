@@ -80,5 +80,6 @@ def loss(recipe: Recipe) -> Any:
 def compile_model(model: Any, recipe: Recipe, *, steps: int | None = None, **compile_kwargs: Any) -> Any:
     """Compile ``model`` with the recipe's optimizer, loss and metrics; returns the model."""
     steps = steps or steps_per_epoch(recipe)
-    model.compile(optimizer=optimizer(recipe, steps), loss=loss(recipe), metrics=list(recipe.metrics), **compile_kwargs)
+    metrics = {"weighted_metrics" if recipe.weighted_metrics else "metrics": list(recipe.metrics)}
+    model.compile(optimizer=optimizer(recipe, steps), loss=loss(recipe), **metrics, **compile_kwargs)
     return model

@@ -60,6 +60,7 @@ class Recipe:
     momentum: float = 0.9  # "sgd" only
     loss: str = "sparse_categorical_crossentropy"
     metrics: tuple[str, ...] = ("accuracy",)
+    weighted_metrics: bool = False  # the metrics weighted by the sample weights (a causal LM's padding mask)
     augmentation: tuple[str, ...] = ()  # names understood by zoo.data.augment
     validation_split: float = 0.1  # carved from train when the dataset has no validation split
     monitor: str = "val_accuracy"  # what the best checkpoint and early stopping watch
@@ -72,6 +73,31 @@ class Recipe:
             allowed = ", ".join(f.name for f in dataclasses.fields(self))
             raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}; allowed: {allowed}")
         return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class HubPreset:
+    """A keras-hub preset an entry starts from: weights trained elsewhere, downloaded by keras-hub."""
+
+    name: str  # the keras-hub preset name, e.g. "bert_tiny_en_uncased"
+    num_params: int  # of the preset's backbone, as keras-hub reports it
+    license: str  # of the weights
+    source: str  # where the weights come from (the Kaggle Models handle keras-hub downloads)
+    trained_on: str
+    # Figures reported elsewhere for these weights (not measured by zoo), and where they were reported.
+    reported_metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    reported_source: str = ""
+
+    def describe(self) -> str:
+        lines = [f"{self.name}  (keras-hub preset; weights not trained by zoo)",
+                 f"  parameters   {self.num_params:,} (backbone)",
+                 f"  trained on   {self.trained_on}",
+                 f"  weights from {self.source}",
+                 f"  licence      {self.license}"]
+        if self.reported_metrics:
+            figures = ", ".join(f"{k} {v:g}" for k, v in self.reported_metrics.items())
+            lines.append(f"  reported     {figures} (reported by {self.reported_source}; not measured by zoo)")
+        return "\n".join(lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +118,8 @@ class ModelCard:
     reference: str = ""
     license: str = "Apache-2.0"
     notes: str = ""
+    # Entries backed by keras-hub: the presets the builder's ``preset`` takes, the default first.
+    presets: tuple[HubPreset, ...] = ()
 
     # -- the weights this model has (read from the manifest; no TensorFlow) --
     @property
@@ -99,6 +127,11 @@ class ModelCard:
         from zoo import manifest
 
         return manifest.weights_for(self.name)
+
+    @property
+    def has_pretrained(self) -> bool:
+        """Weights trained by zoo (the manifest), or a keras-hub preset's."""
+        return bool(self.presets) or bool(self.weights)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -108,11 +141,13 @@ class ModelCard:
                 value = value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
             elif dataclasses.is_dataclass(value):
                 value = dataclasses.asdict(value)
+            elif field.name == "presets":
+                value = [dataclasses.asdict(p) for p in value]
             elif isinstance(value, Mapping):
                 value = dict(value)
             out[field.name] = value
         out["weights"] = [w.to_dict() for w in self.weights]
-        if not out["weights"]:
+        if not out["weights"] and not self.presets:
             out["weights_note"] = self.notes or "no pretrained weights yet"
         return json.loads(json.dumps(out, default=list))  # tuples -> lists, a plain JSON-able dict
 
@@ -152,7 +187,11 @@ class ModelCard:
             "  weights",
         ]
         weights = self.weights
-        if not weights:
+        if self.presets:
+            lines.append(f"  presets      (pretrained=True loads the first; preset=NAME or a local folder picks one)")
+            for preset in self.presets:
+                lines.extend("    " + line for line in preset.describe().splitlines())
+        if not weights and not self.presets:
             lines.append(f"    none: {self.notes or 'no pretrained weights yet'}")
         for w in weights:
             lines.extend("    " + line for line in w.describe().splitlines())
@@ -271,7 +310,7 @@ def list_models(
             continue
         if not (_match(card.family, family) and _match(card.task, task) and _match(card.dataset, dataset)):
             continue
-        if pretrained is not None and bool(card.weights) != pretrained:
+        if pretrained is not None and card.has_pretrained != pretrained:
             continue
         names.append(name)
     return sorted(names)

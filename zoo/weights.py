@@ -43,6 +43,10 @@ def offline() -> bool:
 def find(card: ModelCard, pretrained: bool | str) -> WeightsInfo:
     """The manifest entry that ``pretrained`` (True for the default, or a tag) names for this model."""
     available = manifest.weights_for(card.name)
+    if not available and card.presets:
+        raise WeightsError(
+            f"{card.name} has no weight sets trained by zoo; pretrained=True loads a keras-hub preset's weights "
+            f"(preset=NAME: {', '.join(p.name for p in card.presets)}, or a local preset folder)")
     if not available:
         raise WeightsError(f"{card.name} has no pretrained weights yet: {card.notes or 'none were trained'}")
     if pretrained is True:

@@ -235,8 +235,12 @@ def pipeline(
     augmentation: tuple[str, ...] = (),
     drop_remainder: bool = False,
     sequence_length: int | None = None,
+    targets: bool = True,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split.
+
+    A corpus gives windows of ``sequence_length`` characters and the code points that follow each; with
+    ``targets=False`` the windows alone (a keras-hub causal LM's preprocessor makes its own targets).
 
     Training: a seeded shuffle of the whole split, reshuffled each epoch (deterministic under ``seed``), then
     the recipe's augmentation, vectorised over each batch. Always: batches of the *global* ``batch_size`` and
@@ -257,7 +261,7 @@ def pipeline(
         features, labels = split.features, split.labels
     if features.dtype == object:
         features = features.astype(str)
-    ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    ds = tf.data.Dataset.from_tensor_slices((features, labels) if targets else features)
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
