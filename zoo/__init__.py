@@ -29,7 +29,7 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.manifest import WeightsInfo
-from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe, list_models, unregister
+from zoo.registry import HubPreset, InputSpec, ModelCard, OutputSpec, Recipe, list_models, unregister
 
 if TYPE_CHECKING:
     import keras
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify", "export",
     "predict", "generate",
-    "ModelCard", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
+    "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
     "DeviceUnavailableError", "ExportError",
 ]
@@ -126,6 +126,7 @@ def train(
     mixed_precision: str | None = None,
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
+    dataset: str | None = None,
     **hparams: Any,
 ) -> TrainResult:
     """Train a registered model with its recipe on its dataset: standard compile + ``model.fit``.
@@ -149,6 +150,8 @@ def train(
         mixed_precision: "off", "float16" or "bfloat16" (default: bfloat16 on TPU, else off).
         jit_compile, steps_per_execution: passed to ``compile``; what breaks under MirroredStrategy is adjusted
             with a warning.
+        dataset: train on another zoo dataset of the kind the model's task takes (e.g. fine-tune
+            ``bert_classifier`` on "imdb_reviews"); the classification head is sized to its classes.
         **hparams: the model's hyper-parameters.
 
     Returns:
@@ -160,7 +163,8 @@ def train(
         name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
         model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
         verbose=verbose, callbacks=callbacks, strategy=strategy, tpu=tpu, num_gpus=num_gpus,
-        mixed_precision=mixed_precision, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **hparams,
+        mixed_precision=mixed_precision, jit_compile=jit_compile, steps_per_execution=steps_per_execution,
+        dataset=dataset, **hparams,
     )
 
 
@@ -172,6 +176,7 @@ def evaluate(
     data_dir: str | None = None,
     source: str = "auto",
     batch_size: int | None = None,
+    preset: str | None = None,
 ) -> dict[str, float]:
     """Evaluate a model on a split of its dataset; returns the loss, the recipe's metrics and ``num_examples``.
 
@@ -179,11 +184,12 @@ def evaluate(
         name_or_model: a registered name (evaluated with its default weights, or ``weights``: a tag or a
             ``.weights.h5`` path), or a model from ``zoo.get``.
         split: "test" (default), "validation" or "train".
+        preset: for an entry backed by keras-hub, a preset name or a local preset folder.
     """
     from zoo import training
 
     return training.evaluate(name_or_model, weights=weights, split=split, data_dir=data_dir, source=source,
-                             batch_size=batch_size)
+                             batch_size=batch_size, preset=preset)
 
 
 def verify(name: str) -> dict[str, Any]:
@@ -205,6 +211,7 @@ def export(
     version: int = 1,
     quantization: str | None = None,
     data_dir: str | None = None,
+    preset: str | None = None,
 ) -> Any:
     """Export a model for serving; returns the path written.
 
@@ -228,17 +235,18 @@ def export(
     from zoo import exporting
 
     return exporting.export(model_or_name, path, format=format, pretrained=pretrained, overwrite=overwrite,
-                          version=version, quantization=quantization, data_dir=data_dir)
+                          version=version, quantization=quantization, data_dir=data_dir, preset=preset)
 
 
-def predict(name_or_model: str | keras.Model, inputs: Any, *, top_k: int = 3, pretrained: bool | str = True) -> list:
+def predict(name_or_model: str | keras.Model, inputs: Any, *, top_k: int = 3, pretrained: bool | str = True,
+            preset: str | None = None) -> list:
     """Classify image files (PNG, JPEG, NPY; converted and resized as the card says) or a uint8 batch.
 
     Returns, for each input, ``{"input", "top_k": [{"class_id", "class_name", "probability"}, ...]}``.
     """
     from zoo import prediction
 
-    return prediction.predict(name_or_model, inputs, top_k=top_k, pretrained=pretrained)
+    return prediction.predict(name_or_model, inputs, top_k=top_k, pretrained=pretrained, preset=preset)
 
 
 def generate(
@@ -252,6 +260,7 @@ def generate(
     top_p: float = 0.9,
     seed: int | None = None,
     pretrained: bool | str = True,
+    preset: str | None = None,
 ) -> str:
     """Continue ``prompt`` with a language model (``char_lstm_shakespeare``, ``gpt_shakespeare``).
 
@@ -266,4 +275,17 @@ def generate(
     from zoo import generation
 
     return generation.generate(name_or_model, prompt, max_length=max_length, sampler=sampler,
-                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, pretrained=pretrained)
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, pretrained=pretrained,
+                               preset=preset)
+
+
+_SUBMODULES = ("data", "distribute", "exporting", "training", "weights", "manifest", "registry", "recipes")
+
+
+def __getattr__(name: str) -> Any:
+    """``zoo.data``, ``zoo.distribute``, ... imported on first use, so that ``import zoo`` stays light."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"zoo.{name}")
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

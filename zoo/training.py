@@ -56,6 +56,22 @@ def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
     return recipes.check(card.recipe.replace(**given))
 
 
+DATASET_KINDS = {"image-classification": "image", "text-classification": "text", "language-modeling": "corpus"}
+
+
+def check_dataset(card: ModelCard, dataset: str | None) -> str | None:
+    """A dataset to train ``card``'s model on instead of its own: known, and of the kind its task takes."""
+    if dataset is None:
+        return None
+    fitting = sorted(n for n, d in zdata.DATASETS.items() if d.kind == DATASET_KINDS[card.task])
+    if dataset not in zdata.DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; {card.name} can train on: {', '.join(fitting)}")
+    if dataset not in fitting:
+        raise ValueError(f"{card.name} is a {card.task} model and cannot train on {dataset} "
+                         f"({zdata.DATASETS[dataset].kind}); it can train on: {', '.join(fitting)}")
+    return dataset
+
+
 def default_model_dir(name: str) -> Path:
     return Path("runs") / name
 
@@ -67,19 +83,19 @@ def _splits(recipe: Recipe, data_dir: str | os.PathLike[str] | None, source: str
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path:
     """A PNG with the loss and each metric per epoch, training against validation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend stays as it is
+    from matplotlib.ticker import MaxNLocator
 
     keys = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(keys), 3.6))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
         epochs = range(1, len(history[key]) + 1)
         ax.plot(epochs, history[key], "o-", label="train")
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], "s-", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -87,7 +103,6 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -111,6 +126,7 @@ def train(
     mixed_precision: str | None = None,
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
+    dataset: str | None = None,
     **hparams: Any,
 ) -> TrainResult:
     """See :func:`zoo.train`."""
@@ -128,7 +144,9 @@ def train(
 
     card = registry.get_card(name)
     recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-                            "early_stopping_patience": early_stopping})
+                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset)})
+    if dataset is not None and "num_classes" in card.hparams and "num_classes" not in hparams:
+        hparams["num_classes"] = len(zdata.DATASETS[dataset].class_names)  # the head fits the dataset
     hp = api.resolve_hparams(card, hparams)
     policy = distribute.mixed_precision_policy(mixed_precision, strat)
     compile_kwargs = distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
@@ -151,12 +169,14 @@ def train(
     splits = _splits(recipe, data_dir, source)
     keras.utils.set_random_seed(recipe.seed)
     drop = kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
-    window = hp.get("sequence_length") if card.task == "language-modeling" else None
+    window, targets = corpus_window(card, hp.get("sequence_length"))
     train_ds = zdata.pipeline(splits["train"], batch_size=recipe.batch_size, training=True, seed=recipe.seed,
-                              augmentation=recipe.augmentation, drop_remainder=drop, sequence_length=window)
+                              augmentation=recipe.augmentation, drop_remainder=drop, sequence_length=window,
+                              targets=targets)
     val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size, drop_remainder=drop,
-                            sequence_length=window)
-    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop, sequence_length=window)
+                            sequence_length=window, targets=targets)
+    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop,
+                             sequence_length=window, targets=targets)
 
     steps = int(train_ds.cardinality())  # batches an epoch, known for these in-memory pipelines
     with dtype_policy(policy), strat.scope():  # model *and* optimizer inside the scope (KNOWN_ISSUES item 5)
@@ -262,10 +282,27 @@ def _evaluate_model(model: Any, ds: Any) -> dict[str, float]:
     return with_bits_per_character(model, {k: float(v) for k, v in result.items()})
 
 
+CHARACTERS_PER_TOKEN = 4  # a keras-hub LM's windows: about this many characters to a byte-pair token
+
+
+def corpus_window(card: ModelCard, sequence_length: int | None) -> tuple[int | None, bool]:
+    """A language model's training windows, in characters, and whether the pipeline gives the targets: zoo's
+    character models take ``sequence_length`` characters and their next code points; a keras-hub causal LM
+    takes text alone (its preprocessor tokenises and shifts) of about ``sequence_length`` tokens."""
+    if card.task != "language-modeling":
+        return None, True
+    if card.presets:
+        return sequence_length * CHARACTERS_PER_TOKEN, False
+    return sequence_length, True
+
+
 def with_bits_per_character(model: Any, result: dict[str, float]) -> dict[str, float]:
-    """A language model's loss is in nats a character; the card reports bits a character as well."""
+    """A character model's loss is in nats a character: the card reports bits a character as well. A keras-hub
+    LM's loss is in nats a token: its perplexity is reported instead."""
     card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
-    if card.task == "language-modeling":
+    if card.task == "language-modeling" and card.presets:
+        result["perplexity"] = math.exp(min(result["loss"], 50.0))
+    elif card.task == "language-modeling":
         result["bits_per_character"] = result["loss"] / math.log(2)
     return result
 
@@ -278,6 +315,7 @@ def evaluate(
     data_dir: str | os.PathLike[str] | None = None,
     source: str = "auto",
     batch_size: int | None = None,
+    preset: str | None = None,
 ) -> dict[str, float]:
     """See :func:`zoo.evaluate`."""
     from zoo import api
@@ -286,7 +324,8 @@ def evaluate(
         card = registry.get_card(name_or_model)
         _, tag = registry.split_name(name_or_model)
         pretrained = weights if weights is not None else (tag or True)
-        model = api.get(name_or_model if tag and weights is None else card.name, pretrained=pretrained, compile=False)
+        model = api.get(name_or_model if tag and weights is None else card.name, pretrained=pretrained, compile=False,
+                        **({"preset": preset} if preset is not None else {}))
     else:
         model = name_or_model
         card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
@@ -297,7 +336,15 @@ def evaluate(
         raise ValueError(f"split must be one of {', '.join(zdata.SPLITS)}, got {split!r}")
     loaded = zdata.load(recipe.dataset, split, data_dir=data_dir, source=source, validation_split=recipe.validation_split)
     recipes.compile_model(model, recipe)
-    window = model.get_layer("tokenizer").sequence_length if card.task == "language-modeling" else None
-    result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window))
+    from zoo.models import hub
+
+    if card.task != "language-modeling":
+        window, targets = None, True
+    elif hub.is_task(model):
+        window, targets = corpus_window(card, model.preprocessor.sequence_length)
+    else:
+        window, targets = corpus_window(card, model.get_layer("tokenizer").sequence_length)
+    result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window,
+                                                   targets=targets))
     result["num_examples"] = len(loaded)
     return result
