@@ -189,6 +189,16 @@ def test_gpt2_generation_is_deterministic_under_a_seed(gpt2_run):
         zoo.generate(model, "")
 
 
+def test_saved_model_of_gpt2_takes_strings_and_answers_its_logits(gpt2_preset, tmp_path):
+    model = zoo.get("gpt2_lm", preset=str(gpt2_preset), pretrained=True, compile=False, sequence_length=16)
+    path = zoo.export(model, tmp_path / "gpt2")
+    texts = ["the tower", "a longer text than the other one"]
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](text=tf.constant(texts))
+    expected = model(model.preprocessor.generate_preprocess(tf.constant(texts)), training=False)
+    assert served["logits"].shape == (2, 16, model.backbone.vocabulary_size)
+    np.testing.assert_allclose(served["logits"].numpy(), np.asarray(expected), atol=1e-4)
+
+
 def test_cli_generates_with_a_local_preset(gpt2_preset):
     done = run_cli("generate", "gpt2_lm", "the", "--preset", str(gpt2_preset), "--max-length", "12",
                    "--sampler", "top_k", "--seed", "1")
