@@ -102,6 +102,20 @@ def test_overrides_are_validated(small_mnist, tmp_path):
         zoo.train("resnet20_cifar10", data_dir=small_mnist, model_dir=tmp_path, source="local")
 
 
+def test_every_part_of_the_recipe_can_be_overridden(small_mnist, tmp_path):
+    import keras
+
+    result = zoo.train("cnn_mnist", epochs=1, batch_size=16, data_dir=small_mnist, model_dir=tmp_path, verbose=0,
+                       optimizer="sgd", momentum=0.8, weight_decay=1e-4, schedule="constant", augmentation=[],
+                       filters=(4, 4, 8))
+    assert isinstance(result.model.optimizer, keras.optimizers.SGD)
+    recorded = json.loads(result.paths["metrics"].read_text())["recipe"]
+    assert (recorded["optimizer"], recorded["momentum"], recorded["weight_decay"]) == ("sgd", 0.8, 1e-4)
+    assert recorded["schedule"] == "constant" and recorded["augmentation"] == []
+    with pytest.raises(ValueError, match="optimizer must be one of adam, adamw, sgd"):
+        zoo.train("cnn_mnist", optimizer="rmsprop", data_dir=small_mnist, model_dir=tmp_path / "bad")
+
+
 def _committed_backup_is_whole(backup: Path) -> int:
     """Check the committed backup (metadata and the file it names); return its epoch (0 if none yet)."""
     meta_path = backup / "training_metadata.json"

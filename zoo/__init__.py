@@ -152,7 +152,9 @@ def train(
             with a warning.
         dataset: train on another zoo dataset of the kind the model's task takes (e.g. fine-tune
             ``bert_classifier`` on "imdb_reviews"); the classification head is sized to its classes.
-        **hparams: the model's hyper-parameters.
+        **hparams: the model's hyper-parameters, and any other field of its recipe (``optimizer``,
+            ``weight_decay``, ``schedule``, ``warmup_epochs``, ``augmentation``, ``validation_split``, ...;
+            see ``zoo.info(name).recipe``).
 
     Returns:
         A :class:`zoo.training.TrainResult`: model (best weights), history, test metrics, paths, wall time.

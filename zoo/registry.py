@@ -224,6 +224,9 @@ def _check_card(card: ModelCard) -> None:
         raise ValueError(f"family {card.family!r} is not one of {', '.join(FAMILIES)}")
     if card.task not in TASKS:
         raise ValueError(f"task {card.task!r} is not one of {', '.join(TASKS)}")
+    shadowed = sorted(set(card.hparams) & {f.name for f in dataclasses.fields(Recipe)})
+    if shadowed:  # zoo.train takes both by keyword: a name must say which it is
+        raise ValueError(f"hyper-parameter name(s) {', '.join(shadowed)} are recipe fields; rename them")
     if not (callable(card.builder) or (isinstance(card.builder, str) and ":" in card.builder)):
         raise TypeError("builder must be a callable or a 'module:function' string")
 

@@ -143,8 +143,13 @@ def train(
     from zoo.callbacks import AtomicBackupAndRestore, AtomicBestCheckpoint
 
     card = registry.get_card(name)
+    # Any other field of the recipe may be given by name too (optimizer, weight_decay, augmentation, ...).
+    recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
+    more = {k: hparams.pop(k) for k in list(hparams) if k in recipe_fields}
+    if "augmentation" in more:
+        more["augmentation"] = tuple(more["augmentation"])
     recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset)})
+                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset), **more})
     if dataset is not None and "num_classes" in card.hparams and "num_classes" not in hparams:
         hparams["num_classes"] = len(zdata.DATASETS[dataset].class_names)  # the head fits the dataset
     hp = api.resolve_hparams(card, hparams)
