@@ -71,8 +71,13 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     else:
         x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), hp["sequence_length"], hp["embedding_dim"],
                                                        mask_zero=True)(tokens)
+        if hp["token_dropout"]:
+            x = keras.layers.Dropout(hp["token_dropout"], noise_shape=(None, hp["sequence_length"], 1))(x)
         x = keras_hub.layers.TransformerEncoder(hp["intermediate_dim"], hp["num_heads"], dropout=hp["dropout"])(x)
-        x = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(x), MaskedMax()(x)])
+        if hp["pooling"] == "mean":
+            x = keras.layers.GlobalAveragePooling1D()(x)
+        else:
+            x = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(x), MaskedMax()(x)])
     x = keras.layers.Dropout(hp["dropout"])(x)
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 

@@ -66,6 +66,29 @@ class NonEmpty(layers.Layer):
         return {**super().get_config(), "unk_id": self.unk_id}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """The maximum over the real (unmasked) positions of a sequence; Keras' GlobalMaxPooling1D ignores the mask,
+    so a Transformer's outputs at padding positions would take part in the max."""
+
+    supports_masking = True
+
+    def call(self, x, mask=None):
+        if mask is not None:
+            lowest = keras.ops.cast(-1e4 if x.dtype == "float16" else -1e9, x.dtype)
+            x = keras.ops.where(keras.ops.expand_dims(mask, -1), x, lowest)
+        return keras.ops.max(x, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+POOLINGS = ("mean", "mean_max")
+
+
 def _text_input() -> keras.KerasTensor:
     return keras.Input(shape=(), dtype="string", name="text")
 
@@ -125,12 +148,18 @@ def transformer_imdb(
     num_heads: int = 4,
     intermediate_dim: int = 128,
     dropout: float = 0.3,
+    pooling: str = "mean",
+    token_dropout: float = 0.15,
 ) -> keras.Model:
     """A Transformer encoder classifier over WordPiece tokens.
 
     Raw review text -> WordPiece -> token and position embedding -> ``num_layers`` TransformerEncoder blocks
-    -> masked mean pooling -> dropout -> softmax.
+    -> masked pooling over the real tokens (``"mean"``, or ``"mean_max"``: the mean and the maximum side by
+    side) -> dropout -> softmax. ``token_dropout`` drops whole token vectors after the embedding in training
+    (word dropout), which keeps the classifier from leaning on a few memorised words.
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
@@ -141,9 +170,16 @@ def transformer_imdb(
     tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
     x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim, mask_zero=True,
                                                    name="embedding")(tokens)
+    token_dropout = check_float("token_dropout", token_dropout)
+    if token_dropout:
+        x = layers.Dropout(token_dropout, noise_shape=(None, sequence_length, 1), name="token_dropout")(x)
     for i in range(num_layers):
         x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout, name=f"encoder{i + 1}")(x)
-    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    if pooling == "mean":
+        x = layers.GlobalAveragePooling1D(name="pool")(x)
+    else:
+        x = layers.Concatenate(name="pool")([layers.GlobalAveragePooling1D(name="mean")(x),
+                                             MaskedGlobalMaxPooling1D(name="max")(x)])
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
     return keras.Model(inputs, outputs, name="transformer_imdb")
