@@ -188,7 +188,7 @@ class ModelCard:
         ]
         weights = self.weights
         if self.presets:
-            lines.append(f"  presets      (pretrained=True loads the first; preset=NAME or a local folder picks one)")
+            lines.append("    keras-hub presets: pretrained=True loads the first; preset=NAME or a local folder picks one")
             for preset in self.presets:
                 lines.extend("    " + line for line in preset.describe().splitlines())
         if not weights and not self.presets:
