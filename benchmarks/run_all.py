@@ -16,7 +16,7 @@ import time
 
 from _common import RESULTS, ROOT, machine
 
-BENCHMARKS = ("cli_startup", "mnist_training", "export_serving", "text_training")
+BENCHMARKS = ("cli_startup", "mnist_training", "export_serving", "text_training", "generation")
 
 
 def _fmt(value) -> str:
@@ -43,7 +43,7 @@ def report() -> str:
             lines += [f"## {name}", "", "not run", ""]
             continue
         data = json.loads(path.read_text())
-        doc = (ROOT / "benchmarks" / f"{name}.py").read_text().split('"""')[1].strip().splitlines()[0]
+        doc = " ".join((ROOT / "benchmarks" / f"{name}.py").read_text().split('"""')[1].strip().split("\n\n")[0].split())
         lines += [f"## {name}", "", doc, "", "| figure | value |", "| --- | --- |"]
         rows: list = []
         _flatten("", {k: v for k, v in data.items() if k not in ("benchmark", "machine")}, rows)

@@ -2,10 +2,13 @@
 
     zoo train cnn_mnist --model-dir runs/cnn_mnist
     python scripts/release_weights.py cnn_mnist --tag mnist_v1 --run runs/cnn_mnist
+    python scripts/release_weights.py lstm_imdb --tag imdb_v1 --from-release imdb_v1 --storage float16
 
 Takes the run's best weights, writes them weights-only (no optimizer state) into zoo/weights/files/, measures
 the metrics *on the file as shipped* with zoo.evaluate on the test split, records a fixed-input check for
 zoo.verify, and adds the entry (sha256, size, recipe, data hashes, versions, licences) to the manifest.
+With --from-release, the weights and the training record are those of a weight set already in the manifest (to
+store it anew, e.g. as float16); its metrics are measured again on the new file.
 """
 
 from __future__ import annotations
@@ -54,11 +57,30 @@ def _store_float16(path: Path) -> None:
     os.replace(fresh, path)
 
 
+def _report_of_release(name: str, tag: str) -> tuple[dict, Path]:
+    """The training record of a released weight set, in the shape of a run's metrics.json, and a copy of its
+    file (verified against its sha256 on the way)."""
+    import shutil
+    import tempfile
+
+    info = zoo.weights.find(zoo.info(name), tag)
+    weights_file = Path(tempfile.mkdtemp()) / "best.weights.h5"
+    shutil.copyfile(zoo.weights.fetch(info), weights_file)
+    log = info.train_log
+    report = {"model": name, "hparams": info.hparams, "recipe": info.recipe, "versions": info.versions,
+              "date": info.date, "epochs": log["epochs_run"], "best_epoch": log["best_epoch"],
+              "wall_time_s_this_run": log["wall_time_s"], "command": log["command"],
+              "data": {"train": {"sha256": info.data_sha256}}}
+    return report, weights_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
     parser.add_argument("--tag", required=True)
-    parser.add_argument("--run", required=True, type=Path, help="the model_dir of a finished `zoo train` run")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="the model_dir of a finished `zoo train` run")
+    source.add_argument("--from-release", metavar="TAG", help="a weight set of this model already in the manifest")
     parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
     parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
@@ -66,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     card = zoo.info(args.name)
-    report = json.loads((args.run / "metrics.json").read_text())
+    if args.from_release:
+        report, weights_file = _report_of_release(card.name, args.from_release)
+    else:
+        report = json.loads((args.run / "metrics.json").read_text())
+        weights_file = args.run / "best.weights.h5"
     if report["model"] != card.name:
         parser.error(f"{args.run} is a run of {report['model']}, not {card.name}")
+    if args.from_release and args.from_release != args.tag:
+        parser.error("--from-release stores a weight set anew under its own tag: give the same --tag")
     hparams = report["hparams"]
-    model = zoo.get(card.name, pretrained=str(args.run / "best.weights.h5"), compile=False,
+    model = zoo.get(card.name, pretrained=str(weights_file), compile=False,
                     **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
     assets = {}
     if "vocabulary" in card.hparams and hparams.get("vocabulary") is None:  # the shipped default vocabulary

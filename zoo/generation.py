@@ -44,8 +44,10 @@ def generate(
     seed: int | None = None,
     pretrained: bool | str = True,
     preset: str | None = None,
+    compiled: bool = True,
 ) -> str:
-    """See :func:`zoo.generate`."""
+    """See :func:`zoo.generate`. ``compiled=False`` runs the sampling loop eagerly (a baseline for
+    benchmarks/generation.py; the text is the same)."""
     import keras
     import tensorflow as tf
 
@@ -94,7 +96,21 @@ def generate(
         logits = core(tf.slice(tokens, [0, start], [1, window]), training=False)
         return logits[:, index - 1 - start, :], None, cache
 
-    out = chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
+    # One graph for the whole sampling loop: run eagerly, every step calls the model op by op, many times slower
+    # (benchmarks/generation.py). The sampler's seeded random ops give the same draws either way.
+    def sample(ids, mask):
+        return chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
+
+    if not compiled:
+        out = sample(ids, mask)
+    else:  # a fresh graph each call, by design (the sampler and its seed state are the call's own): no warning
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")
+        try:
+            out = tf.function(sample)(ids, mask)
+        finally:
+            logger.setLevel(level)
     text = tokenizer.detokenize(out[0, :max_length])
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
 
