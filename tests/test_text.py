@@ -49,6 +49,35 @@ def test_the_vocabulary_survives_keras_save_and_load(classifier, tmp_path):
     assert loaded.get_layer("tokenizer").get_vocabulary() == classifier.get_layer("tokenizer").get_vocabulary()
 
 
+@pytest.mark.parametrize("pooling,conv_kernel", [("mean", 0), ("mean_max", 0), ("mean", 3)])
+def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_path):
+    """Pooling (mean, and the masked max) and the local convolution see the real tokens only: what sits at the
+    padding positions never reaches the answer. And the variant survives a .keras save and safe load."""
+    keras.utils.set_random_seed(5)
+    model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
+                    pooling=pooling, conv_kernel=conv_kernel)
+    texts = tf.constant(TEXTS[:2])
+    real = np.asarray(keras.Model(model.inputs, model.get_layer("non_empty").output)(texts)) != 0
+    encoded = np.asarray(keras.Model(model.inputs, model.get_layer("encoder1").output)(texts))
+    pooled = np.asarray(keras.Model(model.inputs, model.get_layer("pool").output)(texts))
+    for row in range(2):
+        tokens = encoded[row][real[row]]
+        expected = tokens.mean(0) if pooling == "mean" else np.concatenate([tokens.mean(0), tokens.max(0)])
+        np.testing.assert_allclose(pooled[row], expected, rtol=1e-4, atol=1e-5)
+    if conv_kernel:
+        local = np.asarray(keras.Model(model.inputs, model.get_layer("local_conv").output)(texts))
+        assert np.all(local[~real] == 0) and np.any(local[real] != 0)
+    loaded = keras.saving.load_model(zoo.export(model, tmp_path / "m.keras", format="keras"), safe_mode=True)
+    np.testing.assert_allclose(loaded(texts), model(texts), rtol=1e-5, atol=1e-6)
+
+
+def test_transformer_hyper_parameters_are_checked():
+    with pytest.raises(ValueError, match="pooling must be one of mean, mean_max"):
+        zoo.get("transformer_imdb", compile=False, pooling="max")
+    with pytest.raises(ValueError, match="conv_kernel must be at least 0"):
+        zoo.get("transformer_imdb", compile=False, conv_kernel=-1)
+
+
 def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp_path):
     path = zoo.export(classifier, tmp_path / "served")
     expected = classifier.predict(tf.constant(TEXTS), verbose=0)

@@ -86,6 +86,37 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class MaskedLocalConv1D(layers.Layer):
+    """``x + conv(x)`` over the real tokens: a ``kernel_size``-wide convolution that hands the encoder local
+    n-gram features. Padding positions are zeroed before and after, so they leak into no real token, and the
+    mask passes through (Keras' Conv1D would drop it)."""
+
+    supports_masking = True
+
+    def __init__(self, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+
+    def build(self, input_shape):
+        self.conv = layers.Conv1D(input_shape[-1], self.kernel_size, padding="same", activation="gelu",
+                                  dtype=self.dtype_policy, name="conv")
+        self.conv.build(input_shape)
+
+    def call(self, x, mask=None):
+        keep = None if mask is None else keras.ops.cast(keras.ops.expand_dims(mask, -1), x.dtype)
+        if keep is not None:
+            x = x * keep
+        y = x + self.conv(x)
+        return y if keep is None else y * keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size}
+
+
 POOLINGS = ("mean", "mean_max")
 
 
@@ -150,13 +181,15 @@ def transformer_imdb(
     dropout: float = 0.3,
     pooling: str = "mean",
     token_dropout: float = 0.15,
+    conv_kernel: int = 0,
 ) -> keras.Model:
     """A Transformer encoder classifier over WordPiece tokens.
 
     Raw review text -> WordPiece -> token and position embedding -> ``num_layers`` TransformerEncoder blocks
     -> masked pooling over the real tokens (``"mean"``, or ``"mean_max"``: the mean and the maximum side by
     side) -> dropout -> softmax. ``token_dropout`` drops whole token vectors after the embedding in training
-    (word dropout), which keeps the classifier from leaning on a few memorised words.
+    (word dropout), which keeps the classifier from leaning on a few memorised words. ``conv_kernel`` > 0 adds
+    a residual convolution of that width over the tokens before the encoder (local n-gram features); 0, none.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -173,6 +206,9 @@ def transformer_imdb(
     token_dropout = check_float("token_dropout", token_dropout)
     if token_dropout:
         x = layers.Dropout(token_dropout, noise_shape=(None, sequence_length, 1), name="token_dropout")(x)
+    conv_kernel = check_int("conv_kernel", conv_kernel, minimum=0)
+    if conv_kernel:
+        x = MaskedLocalConv1D(conv_kernel, name="local_conv")(x)
     for i in range(num_layers):
         x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout, name=f"encoder{i + 1}")(x)
     if pooling == "mean":
