@@ -77,6 +77,27 @@ def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mni
     assert report["test_metrics"]["accuracy"] == pytest.approx(trained.test_metrics["accuracy"])
 
 
+def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatch, capsys):
+    report = json.loads(trained.paths["metrics"].read_text())
+    rate = report["training_examples_per_s"]
+    # 360 training examples an epoch (400 less the validation tenth); an epoch's training fits in the wall time
+    assert isinstance(rate, float) and rate >= 360 / report["wall_time_s_this_run"]
+
+    from zoo.callbacks import Throughput
+
+    clock = iter([0.0, 2.0, 10.0, 14.0, 20.0, 21.0])  # epoch 1: 2 s then validation; 2: 4 s; 3: 1 s, no validation
+    monkeypatch.setattr("zoo.callbacks.time.perf_counter", lambda: next(clock))
+    meter = Throughput(100)
+    for epoch, validates in ((0, True), (1, True), (2, False)):
+        meter.on_epoch_begin(epoch)
+        if validates:
+            meter.on_test_begin()
+        meter.on_epoch_end(epoch)
+    assert meter.rates == [50.0, 25.0, 100.0]
+    assert meter.median() == 62.5  # the first epoch (tracing) left out
+    assert "zoo: epoch 2: 25 training examples/s" in capsys.readouterr().out
+
+
 def test_evaluate_reproduces_the_test_metrics_from_the_best_weights(trained, small_mnist):
     model = zoo.get("cnn_mnist", pretrained=str(trained.paths["best_weights"]), filters=(8, 16, 16))
     got = zoo.evaluate(model, data_dir=small_mnist)

@@ -1,9 +1,12 @@
-"""Callbacks that write files atomically: the best-model checkpoint and the backup that makes runs resumable."""
+"""Callbacks that write files atomically (the best-model checkpoint and the backup that makes runs resumable),
+and the training-throughput meter."""
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +129,37 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
             self.model.save_weights(str(tmp))
         finally:
             self.model.optimizer = optimizer
+
+
+class Throughput(keras.callbacks.Callback):
+    """Training examples a second, each epoch: from the epoch's start to the start of its validation (or its
+    end), so validation and the epoch-end work of other callbacks are left out. No per-batch hook: it adds
+    nothing to a step. ``median()`` leaves the first epoch out where there are others (it includes tracing)."""
+
+    def __init__(self, examples_per_epoch: int, verbose: bool = True):
+        super().__init__()
+        self.examples_per_epoch = examples_per_epoch
+        self.verbose = verbose
+        self.rates: list[float] = []
+        self._start: float | None = None
+        self._stop: float | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._stop = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None and self._stop is None:
+            self._stop = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._start is None:
+            return
+        seconds = (self._stop or time.perf_counter()) - self._start
+        self.rates.append(self.examples_per_epoch / seconds)
+        self._start = None
+        if self.verbose:
+            print(f"zoo: epoch {epoch + 1}: {self.rates[-1]:,.0f} training examples/s", flush=True)
+
+    def median(self) -> float | None:
+        rates = self.rates[1:] or self.rates
+        return round(statistics.median(rates), 1) if rates else None

@@ -75,9 +75,11 @@ def fit(
                 bar.update(step + 1)
         epoch_logs = logs()
         if dist_val is not None:
+            callback_list.on_test_begin()
             model.reset_metrics()
             for batch in dist_val:
                 test_step(batch)
+            callback_list.on_test_end()
             epoch_logs.update({f"val_{k}": v for k, v in logs().items()})
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in epoch_logs.items()), flush=True)

@@ -140,7 +140,7 @@ def train(
     import keras
 
     from zoo import api
-    from zoo.callbacks import AtomicBackupAndRestore, AtomicBestCheckpoint
+    from zoo.callbacks import AtomicBackupAndRestore, AtomicBestCheckpoint, Throughput
 
     card = registry.get_card(name)
     # Any other field of the recipe may be given by name too (optimizer, weight_decay, augmentation, ...).
@@ -192,12 +192,15 @@ def train(
            f"{recipe.epochs} epochs of {steps} steps; writing to {shared_dir}")
     _print(verbose and chief, distribute.describe(strat, recipe.batch_size) + f"; dtype policy {policy}")
 
+    throughput = Throughput(len(splits["train"]) if card.task != "language-modeling" else steps * recipe.batch_size,
+                            verbose=bool(verbose) and chief)
     backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False,
                                     restore_dir=shared_dir / "backup")
     cbs = [
         backup,
         AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
         keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
+        throughput,
     ]
     if recipe.early_stopping_patience:
         cbs.append(keras.callbacks.EarlyStopping(monitor=recipe.monitor, patience=recipe.early_stopping_patience,
@@ -239,7 +242,7 @@ def train(
     report = {
         "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
         "best_epoch": _best_epoch(model_dir), "epochs": len(history.get("loss", [])),
-        "wall_time_s_this_run": round(wall, 2), "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
+        "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(), "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
         "strategy": {"kind": kind, "replicas": strat.num_replicas_in_sync, "dtype_policy": policy, **compile_kwargs},
         "data": {s: splits[s].provenance() for s in ("train", "test")},
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
