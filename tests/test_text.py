@@ -71,6 +71,18 @@ def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_pa
     np.testing.assert_allclose(loaded(texts), model(texts), rtol=1e-5, atol=1e-6)
 
 
+def test_the_lstm_classifier_ignores_padding():
+    keras.utils.set_random_seed(5)
+    model = zoo.get("lstm_imdb", compile=False, sequence_length=32, embedding_dim=8, lstm_units=4)
+    texts = tf.constant(TEXTS[:2])
+    real = np.asarray(keras.Model(model.inputs, model.get_layer("non_empty").output)(texts)) != 0
+    states = np.asarray(keras.Model(model.inputs, model.get_layer("bilstm").output)(texts))
+    pooled = np.asarray(keras.Model(model.inputs, model.get_layer("pool").output)(texts))
+    for row in range(2):
+        tokens = states[row][real[row]]
+        np.testing.assert_allclose(pooled[row], np.concatenate([tokens.max(0), tokens.mean(0)]), rtol=1e-4, atol=1e-5)
+
+
 def test_transformer_hyper_parameters_are_checked():
     with pytest.raises(ValueError, match="pooling must be one of mean, mean_max"):
         zoo.get("transformer_imdb", compile=False, pooling="max")

@@ -77,11 +77,12 @@ def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mni
     assert report["test_metrics"]["accuracy"] == pytest.approx(trained.test_metrics["accuracy"])
 
 
-def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatch, capsys):
+def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatch):
     report = json.loads(trained.paths["metrics"].read_text())
     rate = report["training_examples_per_s"]
     # 360 training examples an epoch (400 less the validation tenth); an epoch's training fits in the wall time
     assert isinstance(rate, float) and rate >= 360 / report["wall_time_s_this_run"]
+    assert len(trained.history["examples_per_s"]) == 3 and "examples_per_s" in trained.paths["csv_log"].read_text()
 
     from zoo.callbacks import Throughput
 
@@ -89,13 +90,13 @@ def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatc
     monkeypatch.setattr("zoo.callbacks.time.perf_counter", lambda: next(clock))
     meter = Throughput(100)
     for epoch, validates in ((0, True), (1, True), (2, False)):
+        logs = {"loss": 1.0}
         meter.on_epoch_begin(epoch)
         if validates:
             meter.on_test_begin()
-        meter.on_epoch_end(epoch)
-    assert meter.rates == [50.0, 25.0, 100.0]
+        meter.on_epoch_end(epoch, logs)
+    assert meter.rates == [50.0, 25.0, 100.0] and logs["examples_per_s"] == 100.0
     assert meter.median() == 62.5  # the first epoch (tracing) left out
-    assert "zoo: epoch 2: 25 training examples/s" in capsys.readouterr().out
 
 
 def test_evaluate_reproduces_the_test_metrics_from_the_best_weights(trained, small_mnist):

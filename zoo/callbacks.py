@@ -132,14 +132,15 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
 
 
 class Throughput(keras.callbacks.Callback):
-    """Training examples a second, each epoch: from the epoch's start to the start of its validation (or its
-    end), so validation and the epoch-end work of other callbacks are left out. No per-batch hook: it adds
-    nothing to a step. ``median()`` leaves the first epoch out where there are others (it includes tracing)."""
+    """Training examples a second, each epoch, added to the epoch's logs as ``examples_per_s`` (so the progress
+    line, the history, the CSV log and TensorBoard all carry it). Timed from the epoch's start to the start of
+    its validation (or its end): validation and the other callbacks' epoch-end work are left out. No per-batch
+    hook, so it adds nothing to a step. It must come before the callbacks that record the logs.
+    ``median()`` leaves the first epoch out where there are others (it includes tracing)."""
 
-    def __init__(self, examples_per_epoch: int, verbose: bool = True):
+    def __init__(self, examples_per_epoch: int):
         super().__init__()
         self.examples_per_epoch = examples_per_epoch
-        self.verbose = verbose
         self.rates: list[float] = []
         self._start: float | None = None
         self._stop: float | None = None
@@ -157,8 +158,8 @@ class Throughput(keras.callbacks.Callback):
         seconds = (self._stop or time.perf_counter()) - self._start
         self.rates.append(self.examples_per_epoch / seconds)
         self._start = None
-        if self.verbose:
-            print(f"zoo: epoch {epoch + 1}: {self.rates[-1]:,.0f} training examples/s", flush=True)
+        if logs is not None:
+            logs["examples_per_s"] = round(self.rates[-1], 1)
 
     def median(self) -> float | None:
         rates = self.rates[1:] or self.rates

@@ -86,7 +86,7 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path
     from matplotlib.figure import Figure  # not pyplot: a notebook's backend stays as it is
     from matplotlib.ticker import MaxNLocator
 
-    keys = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    keys = [k for k in history if not k.startswith("val_") and k not in ("learning_rate", "examples_per_s")]
     fig = Figure(figsize=(5 * len(keys), 3.6))
     axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, key in zip(axes[0], keys):
@@ -192,15 +192,14 @@ def train(
            f"{recipe.epochs} epochs of {steps} steps; writing to {shared_dir}")
     _print(verbose and chief, distribute.describe(strat, recipe.batch_size) + f"; dtype policy {policy}")
 
-    throughput = Throughput(len(splits["train"]) if card.task != "language-modeling" else steps * recipe.batch_size,
-                            verbose=bool(verbose) and chief)
+    throughput = Throughput(len(splits["train"]) if card.task != "language-modeling" else steps * recipe.batch_size)
     backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False,
                                     restore_dir=shared_dir / "backup")
     cbs = [
+        throughput,  # first: it adds examples_per_s to the logs that the others record
         backup,
         AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
         keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
-        throughput,
     ]
     if recipe.early_stopping_patience:
         cbs.append(keras.callbacks.EarlyStopping(monitor=recipe.monitor, patience=recipe.early_stopping_patience,

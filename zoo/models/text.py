@@ -143,7 +143,7 @@ def lstm_imdb(
     """A bidirectional LSTM sentiment classifier over WordPiece tokens.
 
     Raw review text -> WordPiece (lowercased, ``sequence_length`` tokens) -> masked embedding -> BiLSTM ->
-    max-and-mean pooling of its states -> dropout -> softmax.
+    max-and-mean pooling of its states over the real tokens -> dropout -> softmax.
 
     Args:
         num_classes: classes of the softmax head.
@@ -163,7 +163,7 @@ def lstm_imdb(
     tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
     x = layers.Embedding(len(vocab), embedding_dim, mask_zero=True, name="embedding")(tokens)
     x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(x)
-    x = layers.Concatenate(name="pool")([layers.GlobalMaxPooling1D(name="max")(x), layers.GlobalAveragePooling1D(name="mean")(x)])
+    x = layers.Concatenate(name="pool")([MaskedGlobalMaxPooling1D(name="max")(x), layers.GlobalAveragePooling1D(name="mean")(x)])
     x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
     return keras.Model(inputs, outputs, name="lstm_imdb")
