@@ -7,7 +7,8 @@
    (keras.io/examples/vision/mnist_convnet: batch 128, Adam, 15 epochs). Goal: ratio at most 0.5.
 2. throughput: training examples/s of `zoo.train` against a hand-written `model.fit` of the same model on the
    same data (NumPy arrays), both without augmentation; the two alternate twice and the medians of their
-   epochs' rates (the first epoch of each run left out) are compared. Goal: ratio at least 0.95.
+   epochs' rates (the first epoch of each run left out) are compared, and their fastest epochs. Goal: ratio at
+   least 0.95.
    Also `zoo.train` with the recipe's augmentation, to show what it costs here.
 3. pipeline: examples/s of the zoo's training input pipeline alone (shuffle, augmentation, batching) against
    the examples/s that training consumes. Goal: at least 5x.
@@ -141,6 +142,9 @@ def throughput(data_dir, epochs: int = 4, rounds: int = 2) -> dict:
                                "zoo.train_with_the_recipes_augmentation": round(with_augmentation, 1)},
             "epoch_rates": {k: [round(x, 1) for x in v] for k, v in runs.items()},
             "ratio": round(med["zoo.train"] / med["hand_written_fit"], 3),
+            # the fastest epoch of each side is the one least disturbed by the rest of a shared machine (timeit's
+            # reasoning for taking the minimum time)
+            "ratio_of_fastest_epochs": round(max(runs["zoo.train"]) / max(runs["hand_written_fit"]), 3),
             "augmentation_cost_ratio": round(with_augmentation / med["zoo.train"], 3), "epochs_measured": epochs - 1,
             "rounds": rounds, "train_examples": n}
 

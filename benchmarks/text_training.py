@@ -13,11 +13,12 @@ ratio at least 0.95 (zoo adds no overhead to what a user would write by hand).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
 
-from _common import save
+from _common import RESULTS, save
 
 import keras
 import keras_hub
@@ -67,7 +68,7 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     if name == "lstm_imdb":
         x = keras.layers.Embedding(len(vocabulary), hp["embedding_dim"], mask_zero=True)(tokens)
         x = keras.layers.Bidirectional(keras.layers.LSTM(hp["lstm_units"], return_sequences=True))(x)
-        x = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(x), keras.layers.GlobalAveragePooling1D()(x)])
+        x = keras.layers.Concatenate()([MaskedMax()(x), keras.layers.GlobalAveragePooling1D()(x)])
     else:
         x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), hp["sequence_length"], hp["embedding_dim"],
                                                        mask_zero=True)(tokens)
@@ -106,7 +107,7 @@ def zoo_rate(name: str, steps: int) -> float:
 
 def measure(name: str, steps: int, rounds: int) -> dict:
     """Hand-written and zoo runs alternate, ``rounds`` times each; the medians are compared, so that a slower
-    moment of a shared machine does not fall on one side only."""
+    moment of a shared machine does not fall on one side only, and so are the fastest runs."""
     vocabulary = IMDB_VOCABULARY.read_text(encoding="utf-8").rstrip("\n").split("\n")
     train = zdata.load("imdb_reviews", "train")
     hand, ours = [], []
@@ -116,7 +117,9 @@ def measure(name: str, steps: int, rounds: int) -> dict:
     h, z = statistics.median(hand), statistics.median(ours)
     return {"examples_per_s": {"zoo.train": round(z, 1), "hand_written_fit": round(h, 1)},
             "runs": {"zoo.train": [round(v, 1) for v in ours], "hand_written_fit": [round(v, 1) for v in hand]},
-            "ratio": round(z / h, 3), "steps_measured": steps - WARMUP, "rounds": rounds,
+            "ratio": round(z / h, 3),
+            # the fastest run of each side is the one least disturbed by the rest of a shared machine
+            "ratio_of_fastest_runs": round(max(ours) / max(hand), 3), "steps_measured": steps - WARMUP, "rounds": rounds,
             "global_batch": zoo.info(name).recipe.batch_size}
 
 
@@ -126,7 +129,12 @@ def main() -> None:
     parser.add_argument("--models", default="transformer_imdb,lstm_imdb")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    save("text_training", {name: measure(name, args.steps, args.rounds) for name in args.models.split(",")})
+    result = {}
+    if (RESULTS / "text_training.json").exists():  # a run of some models keeps the others' figures
+        result = {k: v for k, v in json.loads((RESULTS / "text_training.json").read_text()).items()
+                  if k not in ("benchmark", "machine")}
+    result.update({name: measure(name, args.steps, args.rounds) for name in args.models.split(",")})
+    save("text_training", result)
 
 
 if __name__ == "__main__":
