@@ -241,7 +241,8 @@ def train(
     report = {
         "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
         "best_epoch": _best_epoch(model_dir), "epochs": len(history.get("loss", [])),
-        "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(), "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
+        "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
+        "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
         "strategy": {"kind": kind, "replicas": strat.num_replicas_in_sync, "dtype_policy": policy, **compile_kwargs},
         "data": {s: splits[s].provenance() for s in ("train", "test")},
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
