@@ -31,6 +31,15 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def previous(name: str) -> dict:
+    """The figures of benchmarks/results/NAME.json (without its header), for a run of some parts that keeps the
+    others; empty where there is none."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    return {k: v for k, v in json.loads(path.read_text()).items() if k not in ("benchmark", "machine")}
+
+
 def save(name: str, result: dict) -> Path:
     from zoo._io import atomic_write_text
 

@@ -17,12 +17,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 
-from _common import RESULTS, save
+from _common import previous, save
 
 import keras
 
@@ -172,9 +171,8 @@ def main() -> None:
     args = parser.parse_args()
     parts = args.only.split(",")
     result = {}
-    if set(parts) != {"time_to_99", "throughput", "pipeline"} and (RESULTS / "mnist_training.json").exists():
-        result = json.loads((RESULTS / "mnist_training.json").read_text())  # a partial run updates its parts only
-        result = {k: v for k, v in result.items() if k not in ("benchmark", "machine")}
+    if set(parts) != {"time_to_99", "throughput", "pipeline"}:
+        result = previous("mnist_training")  # a partial run updates its parts only
     if "time_to_99" in parts:
         result["time_to_99"] = time_to_99(args.data_dir)
     if "throughput" in parts:

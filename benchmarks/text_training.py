@@ -13,12 +13,11 @@ ratio at least 0.95 (zoo adds no overhead to what a user would write by hand).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 
-from _common import RESULTS, save
+from _common import previous, save
 
 import keras
 import keras_hub
@@ -129,10 +128,7 @@ def main() -> None:
     parser.add_argument("--models", default="transformer_imdb,lstm_imdb")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    result = {}
-    if (RESULTS / "text_training.json").exists():  # a run of some models keeps the others' figures
-        result = {k: v for k, v in json.loads((RESULTS / "text_training.json").read_text()).items()
-                  if k not in ("benchmark", "machine")}
+    result = previous("text_training")  # a run of some models keeps the others' figures
     result.update({name: measure(name, args.steps, args.rounds) for name in args.models.split(",")})
     save("text_training", result)
 

@@ -49,6 +49,12 @@ def test_the_vocabulary_survives_keras_save_and_load(classifier, tmp_path):
     assert loaded.get_layer("tokenizer").get_vocabulary() == classifier.get_layer("tokenizer").get_vocabulary()
 
 
+def _layer_outputs(model, texts, *names):
+    """The named layers' outputs for these texts, in one pass."""
+    outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in names])(texts)
+    return [np.asarray(o) for o in (outputs if len(names) > 1 else [outputs])]  # one output comes unlisted
+
+
 @pytest.mark.parametrize("pooling,conv_kernel", [("mean", 0), ("mean_max", 0), ("mean", 3)])
 def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_path):
     """Pooling (mean, and the masked max) and the local convolution see the real tokens only: what sits at the
@@ -57,15 +63,14 @@ def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_pa
     model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
                     pooling=pooling, conv_kernel=conv_kernel)
     texts = tf.constant(TEXTS[:2])
-    real = np.asarray(keras.Model(model.inputs, model.get_layer("non_empty").output)(texts)) != 0
-    encoded = np.asarray(keras.Model(model.inputs, model.get_layer("encoder1").output)(texts))
-    pooled = np.asarray(keras.Model(model.inputs, model.get_layer("pool").output)(texts))
+    tokens, encoded, pooled = _layer_outputs(model, texts, "non_empty", "encoder1", "pool")
+    real = tokens != 0
     for row in range(2):
         tokens = encoded[row][real[row]]
         expected = tokens.mean(0) if pooling == "mean" else np.concatenate([tokens.mean(0), tokens.max(0)])
         np.testing.assert_allclose(pooled[row], expected, rtol=1e-4, atol=1e-5)
     if conv_kernel:
-        local = np.asarray(keras.Model(model.inputs, model.get_layer("local_conv").output)(texts))
+        (local,) = _layer_outputs(model, texts, "local_conv")
         assert np.all(local[~real] == 0) and np.any(local[real] != 0)
     loaded = keras.saving.load_model(zoo.export(model, tmp_path / "m.keras", format="keras"), safe_mode=True)
     np.testing.assert_allclose(loaded(texts), model(texts), rtol=1e-5, atol=1e-6)
@@ -75,9 +80,8 @@ def test_the_lstm_classifier_ignores_padding():
     keras.utils.set_random_seed(5)
     model = zoo.get("lstm_imdb", compile=False, sequence_length=32, embedding_dim=8, lstm_units=4)
     texts = tf.constant(TEXTS[:2])
-    real = np.asarray(keras.Model(model.inputs, model.get_layer("non_empty").output)(texts)) != 0
-    states = np.asarray(keras.Model(model.inputs, model.get_layer("bilstm").output)(texts))
-    pooled = np.asarray(keras.Model(model.inputs, model.get_layer("pool").output)(texts))
+    tokens, states, pooled = _layer_outputs(model, texts, "non_empty", "bilstm", "pool")
+    real = tokens != 0
     for row in range(2):
         tokens = states[row][real[row]]
         np.testing.assert_allclose(pooled[row], np.concatenate([tokens.max(0), tokens.mean(0)]), rtol=1e-4, atol=1e-5)
