@@ -1,4 +1,6 @@
-"""Validation helpers shared by the builders: check every argument first, then build straight through."""
+"""Shared by the builders: validation helpers (check every argument first, then build straight through), and the
+pieces every classifier has: the named uint8 image input and the softmax head named ``probabilities``, kept in
+float32 under mixed precision (the head that ``num_classes`` replaces)."""
 
 from __future__ import annotations
 
@@ -53,3 +55,20 @@ def check_transformer(
     if embedding_dim % num_heads:
         raise ValueError(f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})")
     return embedding_dim, num_layers, num_heads, check_int("intermediate_dim", intermediate_dim), check_float("dropout", dropout)
+
+
+HEAD = "probabilities"
+
+
+def image_input(input_shape: Sequence[int]) -> Any:
+    """The raw-pixel input of the image models: uint8 of ``input_shape``, named ``image``."""
+    import keras
+
+    return keras.Input(shape=tuple(input_shape), dtype="uint8", name="image")
+
+
+def softmax_head(x: Any, num_classes: int) -> Any:
+    """The classifiers' last layer: a float32 softmax ``Dense`` named ``probabilities``."""
+    from keras import layers
+
+    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)

@@ -13,14 +13,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from zoo.models._common import check_float, check_image_shape, check_int, check_ints
-
-HEAD = "probabilities"
+from zoo.models._common import HEAD, check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
 BN_MOMENTUM = 0.9  # PyTorch's default (0.1 there), as in the papers; Keras' 0.99 lags early in training
-
-
-def _image_input(input_shape: tuple[int, int, int]) -> keras.KerasTensor:
-    return keras.Input(shape=input_shape, dtype="uint8", name="image")
 
 
 def _conv_bn_relu(x, filters: int, kernel: int = 3, strides: int = 1, name: str = "") -> keras.KerasTensor:
@@ -33,7 +27,7 @@ def _head(x, num_classes: int, dropout: float) -> keras.KerasTensor:
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    return softmax_head(x, num_classes)
 
 
 def cnn_mnist(
@@ -62,7 +56,7 @@ def cnn_mnist(
     filters = check_ints("filters", filters, length=3)
     dropout = check_float("dropout", dropout)
 
-    inputs = _image_input(shape)
+    inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for stage, width in enumerate(filters, start=1):
         x = _conv_bn_relu(x, width, name=f"stage{stage}")
@@ -70,7 +64,7 @@ def cnn_mnist(
     x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    outputs = softmax_head(x, num_classes)
     return keras.Model(inputs, outputs, name="cnn_mnist")
 
 
@@ -130,7 +124,7 @@ def resnet_cifar(
         raise ValueError(f"mean and std must have 3 entries and std must be positive, got {mean!r}, {std!r}")
     blocks = (depth - 2) // 6
 
-    inputs = _image_input(shape)
+    inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(x)
     x = _conv_bn_relu(x, width, name="stem")
@@ -185,7 +179,7 @@ def mobilenet_v2_cifar(
     last_channels = check_int("last_channels", last_channels, minimum=8)
     dropout = check_float("dropout", dropout)
 
-    inputs = _image_input(shape)
+    inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
     x = _conv_bn_relu(x, _make_divisible(32 * alpha), name="stem")
     channels = x.shape[-1]

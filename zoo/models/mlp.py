@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from zoo.models._common import check_float, check_image_shape, check_int
-
-HEAD = "probabilities"
+from zoo.models._common import check_float, check_image_shape, check_int, image_input, softmax_head
 
 
 def mlp_mnist(
@@ -39,12 +37,12 @@ def mlp_mnist(
     width = check_int("width", width)
     dropout = check_float("dropout", dropout)
 
-    inputs = keras.Input(shape=input_shape, dtype="uint8", name="image")
+    inputs = image_input(input_shape)
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     x = layers.Flatten(name="flatten")(x)
     for i in range(depth):
         x = layers.Dense(width, activation="relu", name=f"dense{i + 1}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    outputs = softmax_head(x, num_classes)
     return keras.Model(inputs, outputs, name="mlp_mnist")

@@ -8,9 +8,7 @@ import keras
 import keras_hub
 from keras import layers
 
-from zoo.models._common import check_image_shape, check_int, check_transformer
-
-HEAD = "probabilities"
+from zoo.models._common import check_image_shape, check_int, check_transformer, image_input, softmax_head
 
 
 def vit_mnist(
@@ -38,7 +36,7 @@ def vit_mnist(
         embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
     num_patches = (height // patch_size) * (width // patch_size)
 
-    inputs = keras.Input(shape=(height, width, channels), dtype="uint8", name="image")
+    inputs = image_input((height, width, channels))
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = layers.Conv2D(embedding_dim, patch_size, strides=patch_size, name="patch_embedding")(x)
     x = layers.Reshape((num_patches, embedding_dim), name="patches")(x)
@@ -48,5 +46,5 @@ def vit_mnist(
                                                 name=f"encoder{i + 1}")(x)
     x = layers.LayerNormalization(name="final_norm")(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name=HEAD)(x)
+    outputs = softmax_head(x, num_classes)
     return keras.Model(inputs, outputs, name="vit_mnist")
