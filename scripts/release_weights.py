@@ -58,20 +58,15 @@ def _store_float16(path: Path) -> None:
 
 
 def _report_of_release(name: str, tag: str) -> tuple[dict, Path]:
-    """The training record of a released weight set, in the shape of a run's metrics.json, and a copy of its
-    file (verified against its sha256 on the way)."""
-    import shutil
-    import tempfile
-
+    """The training record of a released weight set, in the shape of a run's metrics.json, and its file (its
+    sha256 checked; the model is loaded from it before the new file replaces it)."""
     info = zoo.weights.find(zoo.info(name), tag)
-    weights_file = Path(tempfile.mkdtemp()) / "best.weights.h5"
-    shutil.copyfile(zoo.weights.fetch(info), weights_file)
     log = info.train_log
     report = {"model": name, "hparams": info.hparams, "recipe": info.recipe, "versions": info.versions,
               "date": info.date, "epochs": log["epochs_run"], "best_epoch": log["best_epoch"],
               "wall_time_s_this_run": log["wall_time_s"], "command": log["command"],
               "data": {"train": {"sha256": info.data_sha256}}}
-    return report, weights_file
+    return report, zoo.weights.fetch(info)
 
 
 def main(argv: list[str] | None = None) -> int:
