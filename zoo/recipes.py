@@ -9,7 +9,7 @@ from zoo.data.catalog import DATASETS
 from zoo.registry import Recipe
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "piecewise")
+SCHEDULES = ("constant", "cosine", "cosine_restarts", "piecewise")
 
 
 def steps_per_epoch(recipe: Recipe, num_train: int | None = None) -> int:
@@ -35,6 +35,11 @@ def check(recipe: Recipe) -> Recipe:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
     if not recipe.learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {recipe.learning_rate!r}")
+    if recipe.schedule == "cosine_restarts":
+        if not recipe.cycle_epochs > 0:
+            raise ValueError(f"cycle_epochs must be positive, got {recipe.cycle_epochs!r}")
+        if not recipe.cycle_mult >= 1:
+            raise ValueError(f"cycle_mult must be at least 1, got {recipe.cycle_mult!r}")
     return recipe
 
 
@@ -50,6 +55,9 @@ def learning_rate(recipe: Recipe, steps: int) -> Any:
         boundaries = [int(b * steps) for b in recipe.boundaries]
         values = [peak * recipe.decay_factor**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if recipe.schedule == "cosine_restarts":  # SGDR (Loshchilov and Hutter 2017): a good model at each cycle's end
+        return keras.optimizers.schedules.CosineDecayRestarts(
+            peak, first_decay_steps=max(1, int(round(recipe.cycle_epochs * steps))), t_mul=recipe.cycle_mult, m_mul=1.0)
     warmup = min(int(recipe.warmup_epochs * steps), total - 1)
     if warmup > 0:
         return keras.optimizers.schedules.CosineDecay(

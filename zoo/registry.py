@@ -52,8 +52,10 @@ class Recipe:
     batch_size: int  # the global batch
     optimizer: str = "adam"  # "adam", "adamw", "sgd"
     learning_rate: float = 1e-3  # the peak rate
-    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "piecewise"
+    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "cosine_restarts", "piecewise"
     warmup_epochs: float = 0.0
+    cycle_epochs: float = 1.0  # "cosine_restarts": the first cycle (cosine from the peak to zero), in epochs
+    cycle_mult: float = 2.0  # "cosine_restarts": each cycle this many times longer than the one before
     boundaries: tuple[float, ...] = ()  # "piecewise": epochs at which the rate is multiplied by decay_factor
     decay_factor: float = 0.1
     weight_decay: float = 0.0
@@ -161,6 +163,8 @@ class ModelCard:
         schedule = r.schedule
         if r.schedule == "cosine":
             schedule = f"cosine to 0 after {r.warmup_epochs:g} warm-up epoch(s)"
+        elif r.schedule == "cosine_restarts":
+            schedule = f"cosine to 0 in cycles of {r.cycle_epochs:g} epoch(s), each x{r.cycle_mult:g} the one before"
         elif r.schedule == "piecewise":
             schedule = f"x{r.decay_factor:g} at epochs {', '.join(f'{b:g}' for b in r.boundaries)}"
         opt = r.optimizer + (f" (momentum {r.momentum:g})" if r.optimizer == "sgd" else "")
@@ -258,7 +262,7 @@ def _unknown(name: str) -> UnknownModelError:
 
 
 def split_name(name: str) -> tuple[str, str | None]:
-    """``"cnn_mnist.mnist_v1"`` -> ``("cnn_mnist", "mnist_v1")``; a plain name has no tag."""
+    """``"cnn_mnist.mnist_v2"`` -> ``("cnn_mnist", "mnist_v2")``; a plain name has no tag."""
     if not isinstance(name, str):
         raise TypeError(f"a model name must be a string, got {type(name).__name__}")
     arch, _, tag = name.partition(".")
