@@ -1,7 +1,7 @@
 """Release the weights of a `zoo train` run as a bundled, described, verifiable weight set.
 
     zoo train cnn_mnist --model-dir runs/cnn_mnist
-    python scripts/release_weights.py cnn_mnist --tag mnist_v1 --run runs/cnn_mnist
+    python scripts/release_weights.py cnn_mnist --tag mnist_v2 --run runs/cnn_mnist
     python scripts/release_weights.py lstm_imdb --tag imdb_v1 --from-release imdb_v1 --storage float16
 
 Takes the run's best weights, writes them weights-only (no optimizer state) into zoo/weights/files/, measures
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         data_sha256={k: v for part in report["data"].values() for k, v in part.get("sha256", {}).items()},
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
         recipe={k: report["recipe"][k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                                                 "warmup_epochs", "augmentation", "validation_split", "seed")},
+                                                 "warmup_epochs", "augmentation", "validation_split", "seed")
+                + (("cycle_epochs", "cycle_mult") if report["recipe"]["schedule"] == "cosine_restarts" else ())},
         versions={**report["versions"], "python": platform.python_version()},
         date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
         default=not args.not_default,

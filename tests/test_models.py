@@ -62,9 +62,27 @@ def test_recipe_schedule_reaches_the_optimizer():
     assert float(schedule(82 * 352 - 1)) == pytest.approx(0.1)
     assert float(schedule(82 * 352 + 1)) == pytest.approx(0.01)
     assert float(schedule(123 * 352 + 1)) == pytest.approx(0.001)
-    adam = zoo.get("cnn_mnist").optimizer._learning_rate  # cosine with warm-up to 2e-3, to 0 at 12 epochs of 422
-    assert float(adam(int(0.25 * 422))) == pytest.approx(2e-3, rel=1e-3)
-    assert float(adam(12 * 422)) == pytest.approx(0.0, abs=1e-7)
+    adam = zoo.get("cnn_mnist").optimizer._learning_rate  # warm restarts: cycles of 1, 2, 4, 8 epochs of 844 steps
+    for start, end in ((0, 844), (844, 3 * 844), (3 * 844, 7 * 844), (7 * 844, 15 * 844)):
+        assert float(adam(start)) == pytest.approx(2e-3, rel=1e-3)
+        assert float(adam(end - 1)) < 1e-6
+
+
+def test_cosine_restarts_reaches_zero_at_the_end_of_each_cycle():
+    from zoo import recipes
+
+    recipe = zoo.info("cnn_mnist").recipe.replace(schedule="cosine_restarts", cycle_epochs=1.0, cycle_mult=2.0)
+    lr = recipes.learning_rate(recipe, steps=100)  # cycles of 100, 200, 400 steps: ends at 100, 300, 700
+    peak = recipe.learning_rate
+    assert float(lr(0)) == pytest.approx(peak)
+    assert float(lr(50)) == pytest.approx(peak / 2, rel=1e-3)
+    for end in (100, 300, 700):
+        assert float(lr(end - 1)) < peak * 1e-3
+        assert float(lr(end)) == pytest.approx(peak)  # the restart
+    with pytest.raises(ValueError, match="cycle_mult must be at least 1"):
+        recipes.check(recipe.replace(cycle_mult=0.5))
+    with pytest.raises(ValueError, match="cycle_epochs must be positive"):
+        recipes.check(recipe.replace(cycle_epochs=0))
 
 
 def test_overrides_take_effect():

@@ -28,7 +28,7 @@ def default_info() -> manifest.WeightsInfo:
 
 def test_manifest_entry_is_complete_and_true(default_info):
     info = default_info
-    assert info.full_name == "cnn_mnist.mnist_v1"
+    assert info.full_name == "cnn_mnist.mnist_v2"
     assert sha256_file(info.bundled_path) == info.sha256 and len(info.sha256) == 64
     assert info.bundled_path.stat().st_size == info.size < 3_000_000
     assert info.num_params == zoo.info("cnn_mnist").num_params
@@ -38,21 +38,21 @@ def test_manifest_entry_is_complete_and_true(default_info):
     assert {"epochs", "batch_size", "optimizer", "seed"} <= set(info.recipe)
     assert {"tensorflow", "keras"} <= set(info.versions)
     assert info.license and info.data_license == "CC BY-SA 3.0" and info.date
-    assert info.file.startswith(f"cnn_mnist-mnist_v1-{info.sha256[:8]}")
+    assert info.file.startswith(f"cnn_mnist-mnist_v2-{info.sha256[:8]}")
 
 
 def test_info_and_list_show_the_weights():
     assert "cnn_mnist" in zoo.list_models(pretrained=True)
     text = str(zoo.info("cnn_mnist"))
-    assert "cnn_mnist.mnist_v1  [default]" in text and "accuracy 0.99" in text
+    assert "cnn_mnist.mnist_v2  [default]" in text and "accuracy 0.99" in text
     out = run_cli("list", "--pretrained")
-    assert out.returncode == 0 and "cnn_mnist" in out.stdout and "mnist_v1 (accuracy 0.99" in out.stdout
+    assert out.returncode == 0 and "cnn_mnist" in out.stdout and "mnist_v2 (accuracy 0.99" in out.stdout
 
 
 def test_pretrained_true_tag_and_name_tag_give_the_same_weights(default_info):
     a = zoo.get("cnn_mnist", pretrained=True, compile=False)
-    b = zoo.get("cnn_mnist", pretrained="mnist_v1", compile=False)
-    c = zoo.get("cnn_mnist.mnist_v1", compile=False)
+    b = zoo.get("cnn_mnist", pretrained="mnist_v2", compile=False)
+    c = zoo.get("cnn_mnist.mnist_v2", compile=False)
     for wa, wb, wc in zip(a.get_weights(), b.get_weights(), c.get_weights()):
         np.testing.assert_array_equal(wa, wb)
         np.testing.assert_array_equal(wa, wc)
@@ -61,7 +61,7 @@ def test_pretrained_true_tag_and_name_tag_give_the_same_weights(default_info):
 
 
 def test_unknown_tag_and_models_without_weights():
-    with pytest.raises(zoo.WeightsError, match="no weights tagged 'nope'; available: 'mnist_v1'"):
+    with pytest.raises(zoo.WeightsError, match="no weights tagged 'nope'; available: 'mnist_v2'"):
         zoo.get("cnn_mnist", pretrained="nope")
     with pytest.raises(zoo.WeightsError, match="resnet20_cifar10 has no pretrained weights yet"):
         zoo.get("resnet20_cifar10", pretrained=True)
@@ -126,7 +126,7 @@ def test_input_shape_the_weights_cannot_take():
 def test_verify_passes_and_catches_drift(default_info, monkeypatch):
     report = zoo.verify("cnn_mnist")
     assert report["sha256_ok"] and report["outputs_ok"] and report["max_abs_diff"] < 1e-4
-    out = run_cli("verify", "cnn_mnist.mnist_v1")
+    out = run_cli("verify", "cnn_mnist.mnist_v2")
     assert out.returncode == 0 and "sha256 ok" in out.stdout
     outputs = np.asarray(default_info.check["outputs"])
     drifted = dataclasses.replace(default_info, check={**default_info.check, "outputs": (outputs[:, ::-1]).tolist()})

@@ -82,7 +82,7 @@ def get(
 
     Args:
         name: a registered name (``"cnn_mnist"``), or ``"name.tag"`` for a given weight set.
-        pretrained: ``False`` for fresh weights; ``True`` for the default weights; a tag (``"mnist_v1"``) for
+        pretrained: ``False`` for fresh weights; ``True`` for the default weights; a tag (``"mnist_v2"``) for
             a given set; or a path to a ``.weights.h5`` file of your own. The file's full sha256 is checked
             before anything is loaded.
         num_classes: the size of the classification head. With pretrained weights of another size, the body
@@ -197,7 +197,7 @@ def evaluate(
 def verify(name: str) -> dict[str, Any]:
     """Check a weight set end to end: its sha256, that it loads, and that a fixed input gives the outputs
     recorded in the manifest (catching dtype, layout or version drift). ``name`` may carry a tag
-    (``"cnn_mnist.mnist_v1"``). Raises :class:`WeightsError` on any failure; returns what was checked."""
+    (``"cnn_mnist.mnist_v2"``). Raises :class:`WeightsError` on any failure; returns what was checked."""
     from zoo import api
 
     return api.verify(name)

@@ -22,7 +22,7 @@ class WeightsInfo:
     """One weight set of one architecture: ``name.tag``."""
 
     name: str  # the architecture, e.g. "cnn_mnist"
-    tag: str  # e.g. "mnist_v1"
+    tag: str  # e.g. "mnist_v2"
     file: str  # file name, bundled under zoo/weights/files/ or fetched from url into the cache
     sha256: str  # full hex digest of the file
     size: int  # bytes
@@ -110,7 +110,7 @@ def weights_for(name: str) -> list[WeightsInfo]:
 
 
 def write_entry(info: WeightsInfo) -> None:
-    """Add or replace an entry in the manifest file (used by scripts/train_pretrained.py), atomically."""
+    """Add or replace an entry in the manifest file (used by scripts/release_weights.py), atomically."""
     from zoo._io import atomic_write_text
 
     entries = [w.to_dict() for w in _load() if w.full_name != info.full_name]
