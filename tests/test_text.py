@@ -94,6 +94,28 @@ def test_transformer_hyper_parameters_are_checked():
         zoo.get("transformer_imdb", compile=False, conv_kernel=-1)
 
 
+def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
+    from zoo.models.text import HeadTailWordPieceTokenizer
+
+    vocabulary = ["[PAD]", "[UNK]"] + [f"w{i}" for i in range(12)]  # w0 is id 2, w9 is id 11
+    tok = HeadTailWordPieceTokenizer(head=2, vocabulary=vocabulary, sequence_length=6, lowercase=True,
+                                     oov_token="[UNK]")
+    texts = tf.constant(["", "w0 w1 w2", " ".join(f"w{i}" for i in range(6)), " ".join(f"w{i}" for i in range(10))])
+    expected = [[0] * 6, [2, 3, 4, 0, 0, 0], [2, 3, 4, 5, 6, 7], [2, 3, 8, 9, 10, 11]]  # long: w0 w1 + w6..w9
+    assert np.asarray(tok(texts)).tolist() == expected
+    assert tf.function(tok)(texts).numpy().tolist() == expected  # graphs (fit, export) agree with eager calls
+    assert np.asarray(tok(texts[3])).tolist() == expected[3]  # one text, unbatched
+
+    model = zoo.get("transformer_imdb", compile=False, truncation="head_tail", sequence_length=64)
+    assert isinstance(model.get_layer("tokenizer"), HeadTailWordPieceTokenizer)
+    long_texts = tf.constant(["a fine film " * 100 + "but the end was awful", "bad"])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")  # safe mode: the class is registered
+    np.testing.assert_allclose(loaded.predict(long_texts, verbose=0), model.predict(long_texts, verbose=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="truncation must be one of head, head_tail"):
+        zoo.get("transformer_imdb", compile=False, truncation="tail")
+
+
 def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp_path):
     path = zoo.export(classifier, tmp_path / "served")
     expected = classifier.predict(tf.constant(TEXTS), verbose=0)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 import keras_hub
+import numpy as np
 from keras import layers
 
 from zoo.models._common import check_float, check_int, check_transformer, softmax_head
@@ -116,18 +117,60 @@ class MaskedLocalConv1D(layers.Layer):
         return {**super().get_config(), "kernel_size": self.kernel_size}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
+    """WordPiece that keeps the first ``head`` and the last ``sequence_length - head`` tokens of a text longer
+    than ``sequence_length`` (a review's verdict is often at its end), where the plain tokenizer keeps only the
+    first ``sequence_length``. Shorter texts are unchanged. Sun et al. 2019 ("How to Fine-Tune BERT for Text
+    Classification") found head+tail the best truncation on IMDB. Always on TensorFlow's path, so that eager
+    calls and graphs agree."""
+
+    def __init__(self, *, head: int = 128, **kwargs):
+        kwargs["_allow_python_workflow"] = False
+        super().__init__(**kwargs)
+        self.head = head
+
+    def tokenize(self, inputs):
+        import tensorflow as tf
+
+        length, self.sequence_length = self.sequence_length, None  # the whole text first, as a ragged batch
+        try:
+            ids = super().tokenize(inputs)
+        finally:
+            self.sequence_length = length
+        if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):  # eager: keras-hub hands back Python lists
+            ids = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1) if np.ndim(inputs) else tf.constant(ids, tf.int32)
+        unbatched = ids.shape.rank == 1
+        if unbatched:
+            ids = tf.RaggedTensor.from_tensor(ids[tf.newaxis])
+        n = ids.row_lengths()
+        head = tf.minimum(n, self.head)
+        tail_start = tf.maximum(head, n - (length - self.head))  # == head when the text fits: nothing dropped
+        positions = tf.concat([tf.ragged.range(head), tf.ragged.range(tail_start, n)], axis=1)
+        out = tf.gather(ids, positions, batch_dims=1).to_tensor(shape=[None, length])
+        return out[0] if unbatched else out
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("_allow_python_workflow", None)
+        return {**config, "head": self.head}
+
+
 POOLINGS = ("mean", "mean_max")
+TRUNCATIONS = ("head", "head_tail")
 
 
 def _text_input() -> keras.KerasTensor:
     return keras.Input(shape=(), dtype="string", name="text")
 
 
-def _word_piece(vocabulary: list[str], sequence_length: int) -> keras_hub.tokenizers.WordPieceTokenizer:
-    return keras_hub.tokenizers.WordPieceTokenizer(
-        vocabulary=vocabulary, sequence_length=sequence_length, lowercase=True, strip_accents=True,
-        oov_token="[UNK]", name="tokenizer",
-    )
+def _word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
+                ) -> keras_hub.tokenizers.WordPieceTokenizer:
+    kwargs = dict(vocabulary=vocabulary, sequence_length=sequence_length, lowercase=True, strip_accents=True,
+                  oov_token="[UNK]", name="tokenizer")
+    if truncation == "head_tail":
+        return HeadTailWordPieceTokenizer(head=min(128, sequence_length // 4), **kwargs)
+    return keras_hub.tokenizers.WordPieceTokenizer(**kwargs)
 
 
 def lstm_imdb(
@@ -181,6 +224,7 @@ def transformer_imdb(
     pooling: str = "mean",
     token_dropout: float = 0.15,
     conv_kernel: int = 0,
+    truncation: str = "head",
 ) -> keras.Model:
     """A Transformer encoder classifier over WordPiece tokens.
 
@@ -189,9 +233,13 @@ def transformer_imdb(
     side) -> dropout -> softmax. ``token_dropout`` drops whole token vectors after the embedding in training
     (word dropout), which keeps the classifier from leaning on a few memorised words. ``conv_kernel`` > 0 adds
     a residual convolution of that width over the tokens before the encoder (local n-gram features); 0, none.
+    ``truncation`` of a text longer than ``sequence_length``: ``"head"`` keeps its first tokens, ``"head_tail"``
+    its first quarter (at most 128 tokens) and its end (:class:`HeadTailWordPieceTokenizer`).
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
@@ -199,7 +247,7 @@ def transformer_imdb(
         embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
 
     inputs = _text_input()
-    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
+    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length, truncation)(inputs))
     x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim, mask_zero=True,
                                                    name="embedding")(tokens)
     token_dropout = check_float("token_dropout", token_dropout)
