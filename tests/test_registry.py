@@ -55,10 +55,10 @@ def test_info_card_fields_and_text():
     assert card.family == "cnn" and card.task == "image-classification" and card.dataset == "mnist"
     assert card.input.shape == (28, 28, 1) and card.input.dtype == "uint8" and card.input.value_range == (0, 255)
     assert card.output.num_classes == 10 and card.output.class_names == tuple("0123456789")
-    assert card.recipe.optimizer == "adam" and card.recipe.batch_size == 128
+    assert card.recipe.optimizer == "adam" and card.recipe.batch_size == 64
     text = str(card)
     for needle in ("cnn_mnist", "28x28x1 uint8", "values 0..255", "parameters   104,874", "licence",
-                   "optimizer  adam", "batch      128 (global)", "weights"):
+                   "optimizer  adam", "batch      64 (global)", "in cycles of 1 epoch(s), each x2", "weights"):
         assert needle in text, needle
 
 
