@@ -34,7 +34,7 @@ register_card(ModelCard(
     builder="zoo.models.text:transformer_imdb",
     hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 512, "embedding_dim": 64, "num_layers": 1,
              "num_heads": 4, "intermediate_dim": 128, "dropout": 0.3, "pooling": "mean", "token_dropout": 0.15,
-             "conv_kernel": 0, "truncation": "head"},
+             "conv_kernel": 0, "truncation": "head_tail"},
     input=IMDB_INPUT, output=SENTIMENT, num_params=1_046_466,
     recipe=Recipe(dataset="imdb_reviews", epochs=2, batch_size=64, optimizer="adamw", learning_rate=1e-3,
                   weight_decay=0.01, schedule="cosine", warmup_epochs=0.2, validation_split=0.1),
