@@ -13,6 +13,7 @@ ratio at least 0.95 (zoo adds no overhead to what a user would write by hand).
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -25,7 +26,7 @@ import tensorflow as tf
 
 import zoo
 from zoo import data as zdata
-from zoo.models.text import IMDB_VOCABULARY
+from zoo.models.text import IMDB_VOCABULARY, HeadTailWordPieceTokenizer
 
 WARMUP = 10
 
@@ -61,8 +62,11 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     """The same architectures as zoo's builders, written out directly with Keras and keras-hub layers."""
     hp = zoo.info(name).hparams
     inputs = keras.Input(shape=(), dtype="string")
-    tokenizer = keras_hub.tokenizers.WordPieceTokenizer(vocabulary=vocabulary, sequence_length=hp["sequence_length"],
-                                                        lowercase=True, strip_accents=True, oov_token="[UNK]")
+    kind = keras_hub.tokenizers.WordPieceTokenizer
+    if hp.get("truncation") == "head_tail":  # zoo's tokenizer layer: the same model needs the same truncation
+        kind = functools.partial(HeadTailWordPieceTokenizer, head=min(128, hp["sequence_length"] // 4))
+    tokenizer = kind(vocabulary=vocabulary, sequence_length=hp["sequence_length"], lowercase=True, strip_accents=True,
+                     oov_token="[UNK]")
     tokens = tokenizer(inputs)
     if name == "lstm_imdb":
         x = keras.layers.Embedding(len(vocabulary), hp["embedding_dim"], mask_zero=True)(tokens)
