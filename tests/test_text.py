@@ -112,6 +112,8 @@ def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")  # safe mode: the class is registered
     np.testing.assert_allclose(loaded.predict(long_texts, verbose=0), model.predict(long_texts, verbose=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="head must be at least 0 and at most 6"):
+        HeadTailWordPieceTokenizer(head=7, vocabulary=vocabulary, sequence_length=6)
     with pytest.raises(ValueError, match="truncation must be one of head, head_tail"):
         zoo.get("transformer_imdb", compile=False, truncation="tail")
 

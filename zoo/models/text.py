@@ -128,7 +128,9 @@ class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
     def __init__(self, *, head: int = 128, **kwargs):
         kwargs["_allow_python_workflow"] = False
         super().__init__(**kwargs)
-        self.head = head
+        if not self.sequence_length:
+            raise ValueError("HeadTailWordPieceTokenizer needs a sequence_length (the tokens it keeps)")
+        self.head = check_int("head", head, minimum=0, maximum=self.sequence_length)
 
     def tokenize(self, inputs):
         import tensorflow as tf
