@@ -26,7 +26,7 @@ import tensorflow as tf
 
 import zoo
 from zoo import data as zdata
-from zoo.models.text import IMDB_VOCABULARY, HeadTailWordPieceTokenizer
+from zoo.models.text import IMDB_VOCABULARY, HashedBigramEmbedding, HeadTailWordPieceTokenizer
 
 WARMUP = 10
 
@@ -75,6 +75,8 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     else:
         x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), hp["sequence_length"], hp["embedding_dim"],
                                                        mask_zero=True)(tokens)
+        if hp.get("bigram_buckets"):  # zoo's layer, as the tokenizer above: the same model
+            x = keras.layers.Add()([x, HashedBigramEmbedding(hp["bigram_buckets"], hp["embedding_dim"])(tokens)])
         if hp["token_dropout"]:
             x = keras.layers.Dropout(hp["token_dropout"], noise_shape=(None, hp["sequence_length"], 1))(x)
         x = keras_hub.layers.TransformerEncoder(hp["intermediate_dim"], hp["num_heads"], dropout=hp["dropout"])(x)

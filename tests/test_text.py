@@ -55,13 +55,15 @@ def _layer_outputs(model, texts, *names):
     return [np.asarray(o) for o in (outputs if len(names) > 1 else [outputs])]  # one output comes unlisted
 
 
-@pytest.mark.parametrize("pooling,conv_kernel", [("mean", 0), ("mean_max", 0), ("mean", 3)])
-def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_path):
-    """Pooling (mean, and the masked max) and the local convolution see the real tokens only: what sits at the
-    padding positions never reaches the answer. And the variant survives a .keras save and safe load."""
+@pytest.mark.parametrize("pooling,conv_kernel,bigram_buckets", [("mean", 0, 0), ("mean_max", 0, 0), ("mean", 3, 0),
+                                                                  ("mean", 0, 101)])
+def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, bigram_buckets, tmp_path):
+    """Pooling (mean, and the masked max), the local convolution and the bigram embeddings see the real tokens
+    only: what sits at the padding positions never reaches the answer. And the variant survives a .keras save
+    and safe load."""
     keras.utils.set_random_seed(5)
     model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
-                    pooling=pooling, conv_kernel=conv_kernel)
+                    pooling=pooling, conv_kernel=conv_kernel, bigram_buckets=bigram_buckets, mask_padding=True)
     texts = tf.constant(TEXTS[:2])
     tokens, encoded, pooled = _layer_outputs(model, texts, "non_empty", "encoder1", "pool")
     real = tokens != 0
@@ -72,6 +74,10 @@ def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, tmp_pa
     if conv_kernel:
         (local,) = _layer_outputs(model, texts, "local_conv")
         assert np.all(local[~real] == 0) and np.any(local[real] != 0)
+    if bigram_buckets:  # a bigram needs the token and the next one: none at the last real token or the padding
+        (bigrams,) = _layer_outputs(model, texts, "bigrams")
+        has_next = real & np.roll(real, -1, axis=1)
+        assert np.all(bigrams[~has_next] == 0) and np.all(np.abs(bigrams[has_next]).sum(-1) > 0)
     loaded = keras.saving.load_model(zoo.export(model, tmp_path / "m.keras", format="keras"), safe_mode=True)
     np.testing.assert_allclose(loaded(texts), model(texts), rtol=1e-5, atol=1e-6)
 
@@ -92,6 +98,29 @@ def test_transformer_hyper_parameters_are_checked():
         zoo.get("transformer_imdb", compile=False, pooling="max")
     with pytest.raises(ValueError, match="conv_kernel must be at least 0"):
         zoo.get("transformer_imdb", compile=False, conv_kernel=-1)
+    with pytest.raises(ValueError, match="bigram_buckets must be at least 0"):
+        zoo.get("transformer_imdb", compile=False, bigram_buckets=-1)
+
+
+def test_without_padding_mask_the_encoder_and_the_mean_see_every_position():
+    """mask_padding=False (the card's choice, as in the Keras example): the mean is over all positions, padding
+    included."""
+    keras.utils.set_random_seed(5)
+    model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
+                    bigram_buckets=101, mask_padding=False)
+    encoded, pooled = _layer_outputs(model, tf.constant(TEXTS[:2]), "encoder1", "pool")
+    np.testing.assert_allclose(pooled, encoded.mean(axis=1), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="mask_padding must be True or False"):
+        zoo.get("transformer_imdb", compile=False, mask_padding="no")
+
+
+def test_bigram_embeddings_tell_word_order_apart():
+    from zoo.models.text import HashedBigramEmbedding
+
+    layer = HashedBigramEmbedding(buckets=1009, output_dim=8)
+    out = np.asarray(layer(tf.constant([[5, 9, 0], [9, 5, 0]])))  # "a b" and "b a"
+    assert not np.allclose(out[0, 0], out[1, 0])  # bigram (5, 9) is not (9, 5)
+    np.testing.assert_array_equal(out[:, 1:], 0)  # the last real token and the padding have no bigram
 
 
 def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):

@@ -30,15 +30,17 @@ register_card(ModelCard(
 register_card(ModelCard(
     name="transformer_imdb", family="transformer", task="text-classification", dataset="imdb_reviews",
     description="Transformer encoder sentiment classifier (keras-hub TokenAndPositionEmbedding + TransformerEncoder), "
-                "with word dropout.",
+                "with hashed bigram embeddings, word dropout and head+tail truncation of long reviews.",
     builder="zoo.models.text:transformer_imdb",
     hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 512, "embedding_dim": 64, "num_layers": 1,
              "num_heads": 4, "intermediate_dim": 128, "dropout": 0.3, "pooling": "mean", "token_dropout": 0.15,
-             "conv_kernel": 0, "truncation": "head_tail"},
-    input=IMDB_INPUT, output=SENTIMENT, num_params=1_046_466,
+             "conv_kernel": 0, "truncation": "head_tail", "bigram_buckets": 32749,
+             "mask_padding": False},
+    input=IMDB_INPUT, output=SENTIMENT, num_params=3_142_402,
     recipe=Recipe(dataset="imdb_reviews", epochs=2, batch_size=64, optimizer="adamw", learning_rate=1e-3,
                   weight_decay=0.01, schedule="cosine", warmup_epochs=0.2, validation_split=0.1),
-    reference="Keras example 'Text classification with Transformer' (keras.io/examples/nlp/text_classification_with_transformer)",
+    reference="Keras example 'Text classification with Transformer' (keras.io/examples/nlp/text_classification_with_transformer); "
+              "bigram features as in fastText (Joulin et al. 2017); head+tail truncation (Sun et al. 2019)",
 ))
 
 LM_RECIPE = dict(dataset="tiny_shakespeare", batch_size=64, loss="sparse_categorical_crossentropy_from_logits",

@@ -158,6 +158,39 @@ class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         return {**config, "head": self.head}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class HashedBigramEmbedding(layers.Layer):
+    """An embedding of each token's bigram (the token and the one after it), hashed into ``buckets`` rows: the
+    bigram features of fastText (Joulin et al. 2017), added to the token embeddings so that the encoder sees
+    "not good" apart from "not" and "good". Zero where the token or the next one is padding. Takes token ids."""
+
+    def __init__(self, buckets: int, output_dim: int, mask_zero: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.output_dim, self.mask_zero = buckets, output_dim, mask_zero
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(shape=(self.buckets, self.output_dim), name="embeddings",
+                                          initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+    def call(self, ids):
+        ids = keras.ops.cast(ids, "int64")
+        following = keras.ops.concatenate([ids[:, 1:], keras.ops.zeros_like(ids[:, :1])], axis=1)
+        rows = keras.ops.mod(ids * 1_000_003 + following * 7_919, self.buckets)  # two primes: a cheap, fixed hash
+        real = keras.ops.cast(keras.ops.logical_and(ids > 0, following > 0), self.compute_dtype)
+        return keras.ops.take(self.embeddings, rows, axis=0) * keras.ops.expand_dims(real, -1)
+
+    def compute_mask(self, ids, mask=None):
+        # The token embedding's mask: Keras' Add drops the mask when one of its inputs has none (KNOWN_ISSUES).
+        return keras.ops.not_equal(ids, 0) if self.mask_zero else None
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "output_dim": self.output_dim,
+                "mask_zero": self.mask_zero}
+
+
 POOLINGS = ("mean", "mean_max")
 TRUNCATIONS = ("head", "head_tail")
 
@@ -227,6 +260,8 @@ def transformer_imdb(
     token_dropout: float = 0.15,
     conv_kernel: int = 0,
     truncation: str = "head",
+    bigram_buckets: int = 0,
+    mask_padding: bool = True,
 ) -> keras.Model:
     """A Transformer encoder classifier over WordPiece tokens.
 
@@ -237,7 +272,14 @@ def transformer_imdb(
     a residual convolution of that width over the tokens before the encoder (local n-gram features); 0, none.
     ``truncation`` of a text longer than ``sequence_length``: ``"head"`` keeps its first tokens, ``"head_tail"``
     its first quarter (at most 128 tokens) and its end (:class:`HeadTailWordPieceTokenizer`).
+    ``bigram_buckets`` > 0 adds hashed bigram embeddings of that many rows to the token embeddings
+    (:class:`HashedBigramEmbedding`); 0, none. ``mask_padding=False`` lets the encoder attend to the padding
+    and the pooling average over it, as in the Keras example this model starts from (the shipped weights are
+    trained so: it measured better with the bigrams, docs/EXPERIMENTS.md); an empty text still gets its
+    ``[UNK]``.
     """
+    if not isinstance(mask_padding, bool):
+        raise ValueError(f"mask_padding must be True or False, got {mask_padding!r}")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     if truncation not in TRUNCATIONS:
@@ -250,8 +292,12 @@ def transformer_imdb(
 
     inputs = _text_input()
     tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length, truncation)(inputs))
-    x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim, mask_zero=True,
-                                                   name="embedding")(tokens)
+    x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim,
+                                                   mask_zero=mask_padding, name="embedding")(tokens)
+    bigram_buckets = check_int("bigram_buckets", bigram_buckets, minimum=0)
+    if bigram_buckets:  # the sum keeps the token embedding's mask, if any
+        bigrams = HashedBigramEmbedding(bigram_buckets, embedding_dim, mask_zero=mask_padding, name="bigrams")
+        x = layers.Add(name="add_bigrams")([x, bigrams(tokens)])
     token_dropout = check_float("token_dropout", token_dropout)
     if token_dropout:
         x = layers.Dropout(token_dropout, noise_shape=(None, sequence_length, 1), name="token_dropout")(x)
