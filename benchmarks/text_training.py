@@ -73,10 +73,12 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
         x = keras.layers.Bidirectional(keras.layers.LSTM(hp["lstm_units"], return_sequences=True))(x)
         x = keras.layers.Concatenate()([MaskedMax()(x), keras.layers.GlobalAveragePooling1D()(x)])
     else:
+        mask = hp.get("mask_padding", True)
         x = keras_hub.layers.TokenAndPositionEmbedding(len(vocabulary), hp["sequence_length"], hp["embedding_dim"],
-                                                       mask_zero=True)(tokens)
+                                                       mask_zero=mask)(tokens)
         if hp.get("bigram_buckets"):  # zoo's layer, as the tokenizer above: the same model
-            x = keras.layers.Add()([x, HashedBigramEmbedding(hp["bigram_buckets"], hp["embedding_dim"])(tokens)])
+            bigrams = HashedBigramEmbedding(hp["bigram_buckets"], hp["embedding_dim"], mask_zero=mask)
+            x = keras.layers.Add()([x, bigrams(tokens)])
         if hp["token_dropout"]:
             x = keras.layers.Dropout(hp["token_dropout"], noise_shape=(None, hp["sequence_length"], 1))(x)
         x = keras_hub.layers.TransformerEncoder(hp["intermediate_dim"], hp["num_heads"], dropout=hp["dropout"])(x)
