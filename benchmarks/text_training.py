@@ -13,7 +13,6 @@ ratio at least 0.95 (zoo adds no overhead to what a user would write by hand).
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ import tensorflow as tf
 
 import zoo
 from zoo import data as zdata
-from zoo.models.text import IMDB_VOCABULARY, HashedBigramEmbedding, HeadTailWordPieceTokenizer
+from zoo.models.text import IMDB_VOCABULARY, HashedBigramEmbedding, word_piece
 
 WARMUP = 10
 
@@ -62,12 +61,8 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
     """The same architectures as zoo's builders, written out directly with Keras and keras-hub layers."""
     hp = zoo.info(name).hparams
     inputs = keras.Input(shape=(), dtype="string")
-    kind = keras_hub.tokenizers.WordPieceTokenizer
-    if hp.get("truncation") == "head_tail":  # zoo's tokenizer layer: the same model needs the same truncation
-        kind = functools.partial(HeadTailWordPieceTokenizer, head=min(128, hp["sequence_length"] // 4))
-    tokenizer = kind(vocabulary=vocabulary, sequence_length=hp["sequence_length"], lowercase=True, strip_accents=True,
-                     oov_token="[UNK]")
-    tokens = tokenizer(inputs)
+    # zoo's tokenizer layer (WordPiece, with head+tail truncation where the card says so): the same model
+    tokens = word_piece(vocabulary, hp["sequence_length"], hp.get("truncation", "head"))(inputs)
     if name == "lstm_imdb":
         x = keras.layers.Embedding(len(vocabulary), hp["embedding_dim"], mask_zero=True)(tokens)
         x = keras.layers.Bidirectional(keras.layers.LSTM(hp["lstm_units"], return_sequences=True))(x)

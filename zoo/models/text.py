@@ -141,7 +141,8 @@ class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         finally:
             self.sequence_length = length
         if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):  # eager: keras-hub hands back Python lists
-            ids = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1) if np.ndim(inputs) else tf.constant(ids, tf.int32)
+            batched = np.ndim(inputs) > 0
+            ids = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1) if batched else tf.constant(ids, tf.int32)
         unbatched = ids.shape.rank == 1
         if unbatched:
             ids = tf.RaggedTensor.from_tensor(ids[tf.newaxis])
@@ -199,8 +200,11 @@ def _text_input() -> keras.KerasTensor:
     return keras.Input(shape=(), dtype="string", name="text")
 
 
-def _word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
-                ) -> keras_hub.tokenizers.WordPieceTokenizer:
+def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
+               ) -> keras_hub.tokenizers.WordPieceTokenizer:
+    """The IMDB classifiers' tokenizer layer (named ``tokenizer``): lowercased WordPiece, ``sequence_length``
+    tokens, a long text truncated as ``truncation`` says (``"head_tail"``: its first quarter, at most 128 tokens,
+    and its end)."""
     kwargs = dict(vocabulary=vocabulary, sequence_length=sequence_length, lowercase=True, strip_accents=True,
                   oov_token="[UNK]", name="tokenizer")
     if truncation == "head_tail":
@@ -237,7 +241,7 @@ def lstm_imdb(
     dropout = check_float("dropout", dropout)
 
     inputs = _text_input()
-    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length)(inputs))
+    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(word_piece(vocab, sequence_length)(inputs))
     x = layers.Embedding(len(vocab), embedding_dim, mask_zero=True, name="embedding")(tokens)
     x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(x)
     x = layers.Concatenate(name="pool")([MaskedGlobalMaxPooling1D(name="max")(x), layers.GlobalAveragePooling1D(name="mean")(x)])
@@ -291,7 +295,7 @@ def transformer_imdb(
         embedding_dim, num_layers, num_heads, intermediate_dim, dropout)
 
     inputs = _text_input()
-    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(_word_piece(vocab, sequence_length, truncation)(inputs))
+    tokens = NonEmpty(vocab.index("[UNK]"), name="non_empty")(word_piece(vocab, sequence_length, truncation)(inputs))
     x = keras_hub.layers.TokenAndPositionEmbedding(len(vocab), sequence_length, embedding_dim,
                                                    mask_zero=mask_padding, name="embedding")(tokens)
     bigram_buckets = check_int("bigram_buckets", bigram_buckets, minimum=0)
