@@ -83,6 +83,8 @@ def test_cosine_restarts_reaches_zero_at_the_end_of_each_cycle():
         recipes.check(recipe.replace(cycle_mult=0.5))
     with pytest.raises(ValueError, match="cycle_epochs must be positive"):
         recipes.check(recipe.replace(cycle_epochs=0))
+    with pytest.raises(ValueError, match="cosine_restarts has no warm-up"):
+        recipes.check(recipe.replace(warmup_epochs=0.25))
 
 
 def test_overrides_take_effect():

@@ -40,6 +40,9 @@ def check(recipe: Recipe) -> Recipe:
             raise ValueError(f"cycle_epochs must be positive, got {recipe.cycle_epochs!r}")
         if not recipe.cycle_mult >= 1:
             raise ValueError(f"cycle_mult must be at least 1, got {recipe.cycle_mult!r}")
+        if recipe.warmup_epochs:
+            raise ValueError("cosine_restarts has no warm-up (each cycle starts at the peak): set warmup_epochs=0, "
+                             f"got {recipe.warmup_epochs!r}")
     return recipe
 
 
