@@ -93,7 +93,8 @@ def time_to_99(data_dir, **hparams) -> dict:
     classic.fit(train_full.features.astype("float32") / 255, keras.utils.to_categorical(train_full.labels, 10),
                 batch_size=128, epochs=15, validation_split=0.1, callbacks=[clock_classic], verbose=2)
 
-    recipe = zoo.info("cnn_mnist").recipe.replace(**{k: v for k, v in hparams.items() if k == "batch_size"})
+    recipe = zoo.info("cnn_mnist").recipe
+    recipe = recipe.replace(batch_size=hparams.get("batch_size", recipe.batch_size))
     clock_zoo = EpochClock((test.features, test.labels), TARGET, recipes.steps_per_epoch(recipe) // 4)
     with tempfile.TemporaryDirectory() as tmp:
         zoo.train("cnn_mnist", data_dir=data_dir, model_dir=tmp, callbacks=[clock_zoo], verbose=2, **hparams)
