@@ -180,6 +180,32 @@ def write_cifar10(
     return root
 
 
+def cifar10_binary_bytes(images_hwc: np.ndarray, labels) -> bytes:
+    """Records of the binary version: one label byte, then the 1,024 red, 1,024 green and 1,024 blue bytes."""
+    planes = np.asarray(images_hwc, dtype=np.uint8).transpose(0, 3, 1, 2).reshape(len(images_hwc), -1)
+    return np.concatenate([np.asarray(labels, dtype=np.uint8)[:, None], planes], axis=1).tobytes()
+
+
+def write_cifar10_binary(root: str | os.PathLike[str], n_per_batch: int = 10, n_test: int = 10, *,
+                         archive: bool = False) -> Path:
+    """``<root>/cifar10/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin`` and ``batches.meta.txt``, or
+    (``archive=True``) ``<root>/cifar10/cifar-10-binary.tar.gz`` holding them. Same images as write_cifar10."""
+    root = _root(root)
+    members: dict[str, bytes] = {}
+    for b, name in enumerate(CIFAR_TRAIN_BATCHES):
+        members[f"{name}.bin"] = cifar10_binary_bytes(*cifar10_arrays(n_per_batch, start=b * n_per_batch))
+    members["test_batch.bin"] = cifar10_binary_bytes(*cifar10_arrays(n_test))
+    members["batches.meta.txt"] = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
+    folder = root / "cifar10"
+    if archive:
+        _write_tar_gz(folder / "cifar-10-binary.tar.gz", {f"cifar-10-batches-bin/{k}": v for k, v in members.items()})
+    else:
+        (folder / "cifar-10-batches-bin").mkdir(parents=True, exist_ok=True)
+        for name, raw in members.items():
+            (folder / "cifar-10-batches-bin" / name).write_bytes(raw)
+    return root
+
+
 # ---------------------------------------------------------------------------------------- IMDB (aclImdb)
 
 

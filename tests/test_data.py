@@ -31,6 +31,7 @@ from _datafiles import (
     mnist_arrays,
     tiny_shakespeare_text,
     write_cifar10,
+    write_cifar10_binary,
     write_idx,
     write_imdb,
     write_mnist,
@@ -112,7 +113,7 @@ def test_mnist_files_in_data_dir_itself(mnist_root):
 
 def test_mnist_file_hashes_and_provenance(mnist_root):
     split = load("mnist", "test", data_dir=mnist_root, source="local")
-    expected = {name: _sha256(mnist_root / "mnist" / name) for name in MNIST_FILES["test"]}
+    expected = {f"mnist/{name}": _sha256(mnist_root / "mnist" / name) for name in MNIST_FILES["test"]}
     assert split.file_hashes() == expected
     assert split.provenance() == {"source": "local", "sha256": expected}
 
@@ -155,11 +156,12 @@ def test_cifar10_splits_exact(tmp_path, archive):
 
     if archive:
         tar = root / "cifar10" / "cifar-10-python.tar.gz"
-        assert test.files == (tar,) and test.file_hashes() == {tar.name: _sha256(tar)}
+        assert test.files == (tar,) and test.file_hashes() == {f"cifar10/{tar.name}": _sha256(tar)}
     else:
         folder = root / "cifar10" / "cifar-10-batches-py"
         assert test.files == (folder / "test_batch",)
-        assert whole.file_hashes() == {name: _sha256(folder / name) for name in CIFAR_TRAIN_BATCHES}
+        assert whole.file_hashes() == {f"cifar-10-batches-py/{name}": _sha256(folder / name)
+                                       for name in CIFAR_TRAIN_BATCHES}
 
 
 def test_cifar10_dir_and_archive_give_the_same_validation(tmp_path):
@@ -183,6 +185,57 @@ def test_cifar10_missing_batch(tmp_path):
         load("cifar10", "train", data_dir=root, source="local")
     # the test split does not need it
     assert len(load("cifar10", "test", data_dir=root, source="local")) == 10
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["dir", "tar.gz"])
+def test_cifar10_binary_version_gives_the_python_versions_arrays(tmp_path, archive):
+    binary = write_cifar10_binary(tmp_path / "bin", n_per_batch=6, n_test=5, archive=archive)
+    python = write_cifar10(tmp_path / "py", n_per_batch=6, n_test=5)
+    for split in ("train", "validation", "test"):
+        a = load("cifar10", split, data_dir=binary, source="local")
+        b = load("cifar10", split, data_dir=python, source="local")
+        np.testing.assert_array_equal(a.features, b.features)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        assert a.features.dtype == np.uint8 and a.labels.dtype == np.int32
+    expected = "cifar-10-binary.tar.gz" if archive else "test_batch.bin"
+    assert load("cifar10", "test", data_dir=binary, source="local").files[0].name == expected
+
+
+def test_cifar10_binary_is_preferred_when_both_versions_are_there(tmp_path):
+    root = write_cifar10_binary(tmp_path, n_per_batch=2, n_test=3)
+    write_cifar10(tmp_path, n_per_batch=2, n_test=3)
+    assert load("cifar10", "test", data_dir=root, source="local").files[0].parent.name == "cifar-10-batches-bin"
+
+
+def test_cifar10_binary_truncated_foreign_or_oversized_files(tmp_path):
+    root = write_cifar10_binary(tmp_path, n_per_batch=2, n_test=3)
+    test_file = root / "cifar10" / "cifar-10-batches-bin" / "test_batch.bin"
+    whole = test_file.read_bytes()
+    test_file.write_bytes(whole[:-100])  # cut inside the last record
+    with pytest.raises(zoo.DataFormatError, match=r"test_batch\.bin.*truncated"):
+        load("cifar10", "test", data_dir=root, source="local")
+    test_file.write_bytes(b"\x0c" + whole[1:])  # a label of 12: CIFAR-100's layout, say
+    with pytest.raises(zoo.DataFormatError, match=r"test_batch\.bin.*label 12"):
+        load("cifar10", "test", data_dir=root, source="local")
+    test_file.write_bytes(whole * 3334)  # 10,002 records: more than a batch can hold, refused unread
+    with pytest.raises(zoo.DataFormatError, match="larger than"):
+        load("cifar10", "test", data_dir=root, source="local")
+    test_file.unlink()
+    with pytest.raises(zoo.DataFormatError, match="missing test_batch.bin"):
+        load("cifar10", "test", data_dir=root, source="local")
+
+
+def test_fashion_mnist_reads_its_own_folder_never_mnists(tmp_path):
+    root = write_mnist(tmp_path, n_train=12, n_test=4)
+    with pytest.raises(zoo.DataNotFoundError, match="fashion_mnist"):  # mnist/ has the same file names
+        load("fashion_mnist", "test", data_dir=root, source="local")
+    with pytest.raises(zoo.DataNotFoundError):  # nor MNIST's files straight under the root
+        load("fashion_mnist", "test", data_dir=root / "mnist", source="local")
+    (root / "mnist").rename(root / "fashion_mnist")
+    split = load("fashion_mnist", "test", data_dir=root, source="local")
+    assert split.features.shape == (4, 28, 28, 1) and split.dataset == "fashion_mnist"
+    assert load("fashion_mnist", "test", data_dir=root / "fashion_mnist", source="local").files == split.files
+    assert list(split.file_hashes()) == [f"fashion_mnist/{f.name}" for f in split.files]
 
 
 # ---------------------------------------------------------------------------------------------------- IMDB
@@ -211,7 +264,7 @@ def test_imdb_dir_and_archive_give_the_same_arrays(tmp_path):
     assert a.features.tolist() == b.features.tolist()
     np.testing.assert_array_equal(a.labels, b.labels)
     tar = tmp_path / "b" / "imdb" / "aclImdb_v1.tar.gz"
-    assert b.file_hashes() == {"aclImdb_v1.tar.gz": _sha256(tar)}
+    assert b.file_hashes() == {"imdb/aclImdb_v1.tar.gz": _sha256(tar)}
 
 
 def test_imdb_validation_carve_out(tmp_path):
@@ -262,7 +315,7 @@ def test_tiny_shakespeare_splits_exact(tmp_path):
     assert got["train"].text + got["validation"].text + got["test"].text == text
     assert all(v.features is None and v.labels is None and v.source == "local" for v in got.values())
     path = root / "tinyshakespeare" / "input.txt"
-    assert got["test"].file_hashes() == {"input.txt": _sha256(path)}
+    assert got["test"].file_hashes() == {"tinyshakespeare/input.txt": _sha256(path)}
     # validation_split does not move the published corpus splits
     half = load("tiny_shakespeare", "train", data_dir=root, source="local", validation_split=0.5)
     assert half.text == text[:1_003_854]
@@ -729,9 +782,23 @@ def test_tfds_tiny_shakespeare(online):
 # ------------------------------------------------------------------------------------------------ real data
 
 
-def _published_hashes(root: Path) -> dict[str, str]:
-    lines = (root / "SHA256SUMS").read_text().split("\n")
-    return {Path(name).name: digest for digest, name in (line.split() for line in lines if line.strip())}
+def _published_hashes(root: Path) -> dict[Path, str]:
+    """Every SHA256SUMS under the data root (the root's own, and cifar10/'s and fashion_mnist/'s, whose paths are
+    relative to their folder), keyed by the file's full path: MNIST and Fashion-MNIST share file names."""
+    out = {}
+    for sums in sorted(root.glob("**/SHA256SUMS")):
+        for line in sums.read_text().splitlines():
+            if line.strip():
+                digest, name = line.split(maxsplit=1)
+                out[(sums.parent / name.lstrip("*")).resolve()] = digest
+    return out
+
+
+def _check_published(split, root: Path) -> None:
+    published = _published_hashes(root)
+    for f in split.files:
+        assert f.resolve() in published, f"{f} is not listed in any SHA256SUMS under {root}"
+        assert split.file_hashes()[f"{f.parent.name}/{f.name}"] == published[f.resolve()], f
 
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -752,10 +819,40 @@ def test_real_mnist(real_data_dir):
     train_counts = np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)
     assert train_counts.tolist() == MNIST_TRAIN_COUNTS
     assert np.bincount(test.labels, minlength=10).tolist() == MNIST_TEST_COUNTS
-    published = _published_hashes(real_data_dir)
-    hashes = {**train.file_hashes(), **test.file_hashes()}
-    assert set(hashes) == {n for pair in MNIST_FILES.values() for n in pair}
-    assert hashes == {name: published[name] for name in hashes}
+    assert {f.name for f in train.files + test.files} == {n for pair in MNIST_FILES.values() for n in pair}
+    _check_published(train, real_data_dir)
+    _check_published(test, real_data_dir)
+
+
+FASHION_COUNTS = {"train": [6000] * 10, "test": [1000] * 10}
+
+
+@pytest.mark.real_data
+def test_real_fashion_mnist(real_data_dir):
+    train = load("fashion_mnist", "train", data_dir=real_data_dir, source="local", validation_split=0.1)
+    val = load("fashion_mnist", "validation", data_dir=real_data_dir, source="local", validation_split=0.1)
+    test = load("fashion_mnist", "test", data_dir=real_data_dir, source="local")
+    for split, n in ((train, 54_000), (val, 6_000), (test, 10_000)):
+        assert split.features.shape == (n, 28, 28, 1) and split.features.dtype == np.uint8
+        assert all(f.parent == real_data_dir / "fashion_mnist" for f in split.files)  # not mnist/'s same names
+    assert 70 < train.features.mean() < 75  # Fashion-MNIST's mean pixel is 72.9 (MNIST's 33.3)
+    assert (np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)).tolist() == FASHION_COUNTS["train"]
+    assert np.bincount(test.labels, minlength=10).tolist() == FASHION_COUNTS["test"]
+    _check_published(train, real_data_dir)
+    _check_published(test, real_data_dir)
+    assert zoo.data.DATASETS["fashion_mnist"].class_names[9] == "Ankle boot"
+
+
+@pytest.mark.real_data
+def test_real_cifar10_binary(real_data_dir):
+    train = load("cifar10", "train", data_dir=real_data_dir, source="local", validation_split=0)
+    test = load("cifar10", "test", data_dir=real_data_dir, source="local")
+    assert train.files == (real_data_dir / "cifar10" / "cifar-10-binary.tar.gz",)
+    assert train.features.shape == (50_000, 32, 32, 3) and test.features.shape == (10_000, 32, 32, 3)
+    assert np.bincount(train.labels).tolist() == [5000] * 10 and np.bincount(test.labels).tolist() == [1000] * 10
+    means = train.features.reshape(-1, 3).mean(axis=0)
+    np.testing.assert_allclose(means, [125.31, 122.95, 113.87], atol=0.01)
+    _check_published(train, real_data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -771,7 +868,7 @@ def test_real_imdb(real_imdb_test, real_data_dir):
     assert split.labels.dtype == np.int32
     assert np.bincount(split.labels).tolist() == [12_500, 12_500]
     assert all(isinstance(t, str) and t for t in split.features[:100])
-    assert split.file_hashes() == {"aclImdb_v1.tar.gz": _published_hashes(real_data_dir)["aclImdb_v1.tar.gz"]}
+    _check_published(split, real_data_dir)
 
 
 @pytest.mark.real_data
@@ -782,5 +879,4 @@ def test_real_tiny_shakespeare(real_data_dir):
     whole = "".join(got[s].text for s in ("train", "validation", "test"))
     assert len(whole) == TINY_SHAKESPEARE_CHARS and len(set(whole)) == 65
     assert whole.startswith("First Citizen:")
-    published = _published_hashes(real_data_dir)
-    assert got["test"].file_hashes() == {"input.txt": published["input.txt"]}
+    _check_published(got["test"], real_data_dir)

@@ -73,7 +73,7 @@ def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mni
     assert report["versions"]["keras"].startswith("3.") and report["versions"]["tensorflow"].startswith("2.")
     train_hashes = report["data"]["train"]["sha256"]
     image_file = small_mnist / "mnist" / "train-images-idx3-ubyte.gz"
-    assert train_hashes["train-images-idx3-ubyte.gz"] == sha256_file(image_file)
+    assert train_hashes["mnist/train-images-idx3-ubyte.gz"] == sha256_file(image_file)
     assert report["test_metrics"]["accuracy"] == pytest.approx(trained.test_metrics["accuracy"])
 
 
@@ -191,3 +191,53 @@ def test_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
     assert report["epochs"] == epochs
     assert _committed_backup_is_whole(model_dir / "backup") == epochs
     assert not list(model_dir.rglob(".*.tmp*"))
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAtEpoch:
+    """A callback that ends the process's run at the start of epoch ``epoch`` (0-based), as a kill would after
+    the backup of the epoch before was committed."""
+
+    def __new__(cls, epoch: int):
+        import keras
+
+        class Kill(keras.callbacks.Callback):
+            def on_epoch_begin(self, e, logs=None):
+                if e == epoch:
+                    raise _Killed(f"killed at the start of epoch {e + 1}")
+
+        return Kill()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(small_mnist, tmp_path):
+    """Each epoch's shuffle and augmentation are seeded from (seed, epoch): a run killed after epoch 1 and
+    started again with the same call is the same run, bit for bit (before the fix the resumed epoch replayed
+    epoch 1's order and ended elsewhere)."""
+    kwargs = dict(epochs=3, batch_size=32, data_dir=small_mnist, filters=(8, 16, 16), verbose=0, learning_rate=3e-3,
+                  augmentation=("random_shift_2", "flip_left_right"))
+    whole = zoo.train("cnn_mnist", model_dir=tmp_path / "whole", **kwargs)
+    with pytest.raises(_Killed):
+        zoo.train("cnn_mnist", model_dir=tmp_path / "killed", callbacks=[_KillAtEpoch(1)], **kwargs)
+    resumed = zoo.train("cnn_mnist", model_dir=tmp_path / "killed", **kwargs)
+    assert resumed.epochs_run == 2 and len(resumed.history["loss"]) == 3
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.history["loss"] == whole.history["loss"]
+
+
+@pytest.mark.slow
+def test_epochs_run_counts_the_epochs_early_stopping_let_run(small_mnist, tmp_path):
+    import keras
+
+    class Stop(keras.callbacks.Callback):  # early stopping's effect, at a known epoch
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.stop_training = True
+
+    result = zoo.train("cnn_mnist", epochs=5, batch_size=32, data_dir=small_mnist, model_dir=tmp_path,
+                       filters=(8, 16, 16), verbose=0, callbacks=[Stop()])
+    assert result.epochs_run == 2 and len(result.history["loss"]) == 2

@@ -66,3 +66,17 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files and folders that :func:`atomic_path` leaves when its process is killed
+    mid-write (``.NAME.*.tmp*``, never renamed into place); returns what was removed. The caller must be the
+    folder's one writer."""
+    removed = []
+    for stale in Path(folder).glob(".*.tmp*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from zoo import recipes, registry, weights
-from zoo.errors import WeightsError
+from zoo.errors import UnknownModelError, WeightsError
 from zoo.manifest import WeightsInfo
 from zoo.registry import ModelCard
 
@@ -74,7 +74,28 @@ def get(
     strategy: Any = None,
     **hparams: Any,
 ) -> Any:
-    """See :func:`zoo.get`."""
+    """Build a registered model, compiled with its recipe, optionally with pretrained weights.
+
+    Args:
+        name: a registered name (``"cnn_mnist"``), or ``"name.tag"`` for a given weight set.
+        pretrained: ``False`` for fresh weights; ``True`` for the default weights; a tag (``"mnist_v2"``) for
+            a given set; or a path to a ``.weights.h5`` file of your own. The file's full sha256 is checked
+            before anything is loaded.
+        num_classes: the size of the classification head. With pretrained weights of another size, the body
+            is loaded and a fresh head is built.
+        input_shape: the input shape without the batch dimension.
+        compile: compile with the card's recipe (optimizer and schedule, loss, metrics), so that
+            ``zoo.get(name).fit(x, y)`` works at once.
+        weights_sha256: with ``pretrained=path``, the file's expected sha256.
+        strategy: a ``tf.distribute.Strategy`` or a name for ``zoo.distribute.get_strategy`` ("mirrored",
+            "tpu", ...): the model is built, its weights loaded and it is compiled inside the strategy's scope.
+        **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
+
+    Raises:
+        UnknownModelError: the name is not registered (the message suggests close matches).
+        ValueError: an unknown hyper-parameter or a bad value (the message names what is allowed).
+        WeightsError: no such weights, a hash mismatch, weights unavailable offline, or weights that do not fit.
+    """
     if strategy is not None:
         from zoo import distribute
 
@@ -131,9 +152,42 @@ def get(
     else:
         raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
 
-    if compile:
-        recipes.compile_model(model, card.recipe)
+    if compile:  # a constant rate at the recipe's peak: a schedule needs the steps of the user's own fit
+        recipes.compile_model(model, recipes.for_fit(card.recipe))
     return model
+
+
+def resolve(name_or_model: Any, *, pretrained: bool | str = True, preset: str | None = None,
+            untrained_ok: bool = False) -> tuple[ModelCard | None, Any]:
+    """What every command that takes "a model" does first: a registered name (or ``name.tag``) becomes its
+    card and the model built with those weights (not compiled); a model object is returned as it is, with the
+    card of the zoo model it is (None for a model of the user's own).
+
+    ``pretrained`` is a tag, a ``.weights.h5`` path, True (the default weights) or False; with
+    ``untrained_ok``, a model that has no weights is built without them instead of refused (an export of an
+    architecture). ``preset`` picks a keras-hub preset for the entries backed by one.
+    """
+    if isinstance(name_or_model, str):
+        card = registry.get_card(name_or_model)
+        _, tag = registry.split_name(name_or_model)
+        if untrained_ok and tag is None and pretrained is True and not card.weights and not card.presets:
+            pretrained = False
+        extra = {"preset": preset} if preset is not None else {}
+        return card, get(name_or_model, pretrained=pretrained, compile=False, **extra)
+    name = getattr(name_or_model, "zoo_name", None) or getattr(name_or_model, "name", None)
+    try:
+        return registry.get_card(name), name_or_model
+    except (UnknownModelError, TypeError):
+        return None, name_or_model
+
+
+def card_of(name_or_model: Any) -> ModelCard:
+    """The card of a registered name or of a zoo model; a model zoo did not build is refused plainly."""
+    card, _ = (registry.get_card(name_or_model), None) if isinstance(name_or_model, str) else resolve(name_or_model)
+    if card is None:
+        raise ValueError(f"{getattr(name_or_model, 'name', name_or_model)!r} is not a zoo model: give a registered "
+                         f"name or a model from zoo.get / zoo.train")
+    return card
 
 
 CHECK_TEXTS = ("A fixed input to check the weights: the film was wonderful.", "Dull, slow and far too long.",
@@ -161,7 +215,9 @@ def expected_outputs(model: Any, x: Any) -> np.ndarray:
 
 
 def verify(name: str, *, tag: str | bool = True) -> dict[str, Any]:
-    """See :func:`zoo.verify`."""
+    """Check a weight set end to end: its sha256, that it loads, and that a fixed input gives the outputs
+    recorded in the manifest (catching dtype, layout or version drift). ``name`` may carry a tag
+    (``"cnn_mnist.mnist_v2"``). Raises :class:`WeightsError` on any failure; returns what was checked."""
     card = registry.get_card(name)
     _, name_tag = registry.split_name(name)
     info = weights.find(card, name_tag or tag)

@@ -12,7 +12,12 @@ from typing import Any
 
 import keras
 
-from zoo._io import atomic_path, atomic_write_text, sha256_file
+from zoo._io import atomic_path, atomic_write_text, remove_leftovers, sha256_file
+
+
+def monitor_mode(monitor: str) -> str:
+    """Whether a monitored metric is better higher ("max": accuracies) or lower ("min": losses)."""
+    return "max" if "acc" in monitor else "min"
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -47,8 +52,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return json.loads(path.read_text())
 
     def on_train_begin(self, logs=None):
-        for stale in self.backup_path.glob(".*.tmp*"):  # left by a kill mid-write; never committed
-            stale.unlink(missing_ok=True)
+        remove_leftovers(self.backup_path)  # left by a kill mid-write; never committed
         super().on_train_begin(logs)
 
     def _load_model(self) -> None:
@@ -99,7 +103,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.monitor = monitor
-        self.mode = mode if mode != "auto" else ("max" if "acc" in monitor else "min")
+        self.mode = mode if mode != "auto" else monitor_mode(monitor)
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch: int | None = None
 

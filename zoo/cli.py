@@ -9,10 +9,12 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import zoo
+from zoo import settings
 from zoo.errors import ZooError
 
 EXIT_USAGE = 2
@@ -59,8 +61,7 @@ def _weights_column(name: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    names = zoo.list_models(args.pattern, family=args.family, task=args.task, dataset=args.dataset,
-                            pretrained=True if args.pretrained else None)
+    names = zoo.list_models(**library_kwargs(args, zoo.list_models))
     if args.json:
         print(json.dumps([zoo.info(n).to_dict() for n in names], indent=2))
         return 0
@@ -80,27 +81,30 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    card = zoo.info(args.name)
+    card = zoo.info(**library_kwargs(args, zoo.info))
     print(card.to_json() if args.json else card)
     return 0
 
 
+def library_kwargs(args: argparse.Namespace, fn: Any) -> dict[str, Any]:
+    """The parsed options that are parameters of ``fn``, by the same name: the CLI follows the library. An
+    option a user left out is not passed, so the library's default holds."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return {k: v for k, v in vars(args).items() if k in params and v is not None}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    result = zoo.train(args.name, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                       data_dir=args.data_dir, model_dir=args.model_dir, resume=not args.no_resume, seed=args.seed,
-                       early_stopping=args.early_stopping, source=args.source, verbose=args.verbose,
-                       strategy=args.strategy, tpu=args.tpu, num_gpus=args.num_gpus,
-                       mixed_precision=args.mixed_precision, jit_compile=args.jit_compile,
-                       steps_per_execution=args.steps_per_execution, dataset=args.data,
-                       **({"preset": args.preset} if args.preset else {}))
+    result = zoo.train(**library_kwargs(args, zoo.train))
     print(json.dumps({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
-                      "paths": {k: str(v) for k, v in result.paths.items()}}, indent=2))
+                      "epochs_run": result.epochs_run, "paths": {k: str(v) for k, v in result.paths.items()}},
+                     indent=2))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    metrics = zoo.evaluate(args.name, weights=args.weights, split=args.split, data_dir=args.data_dir,
-                           source=args.source, preset=args.preset)
+    metrics = zoo.evaluate(**library_kwargs(args, zoo.evaluate))
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -110,22 +114,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    report = zoo.verify(args.name)
+    report = zoo.verify(**library_kwargs(args, zoo.verify))
     print(f"{report['weights']}: sha256 ok, loads, fixed-input outputs within {report['tolerance']:g} "
           f"(max diff {report['max_abs_diff']:.2g})")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    written = zoo.export(args.name, args.path, format=args.format, pretrained=args.weights or True, preset=args.preset,
-                         overwrite=args.overwrite, version=args.version, quantization=args.quantization,
-                         data_dir=args.data_dir)
-    print(f"wrote {written}")
+    print(f"wrote {zoo.export(**library_kwargs(args, zoo.export))}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    results = zoo.predict(args.name, args.inputs, top_k=args.top_k, pretrained=args.weights or True, preset=args.preset)
+    results = zoo.predict(**library_kwargs(args, zoo.predict))
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -136,28 +137,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    text = zoo.generate(args.name, args.prompt, max_length=args.max_length, sampler=args.sampler,
-                        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                        pretrained=args.weights or True, preset=args.preset)
-    print(text)
+    print(zoo.generate(**library_kwargs(args, zoo.generate)))
     return 0
 
 
 # ------------------------------------------------------------------------------------------------- parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="zoo", description="A model zoo for Keras 3 on TensorFlow.")
-    parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+# Options the CLI has of its own (output and debugging), not parameters of the library function it calls.
+CLI_ONLY = ("command", "func", "json", "debug")
+DATA_HELP = "folder holding local dataset copies (default $ZOO_DATA_DIR)"
+PRESET_HELP = "for an entry backed by keras-hub: a preset name or a local preset folder"
+WEIGHTS_HELP = "a weight tag or a .weights.h5 path (default: the default weights); --weights is the same option"
 
+
+def _add_model_options(p: argparse.ArgumentParser, *, weights: bool = True) -> None:
+    """The options of every command that takes a model: NAME (or NAME.TAG), its weights and its preset."""
+    p.add_argument("name_or_model", metavar="NAME", help="a model name, or name.tag")
+    if weights:
+        p.add_argument("--pretrained", "--weights", dest="pretrained", metavar="TAG|PATH", help=WEIGHTS_HELP)
+    p.add_argument("--preset", help=PRESET_HELP)
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=_existing_dir, help=DATA_HELP)
+    p.add_argument("--source", choices=("auto", "local", "tfds"))
+
+
+def _add_list_and_info(sub: Any) -> None:
     p = sub.add_parser("list", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch wildcard, e.g. 'cnn_*'")
     p.add_argument("--family", help="cnn, lstm, transformer or mlp")
     p.add_argument("--task", help="e.g. image-classification")
     p.add_argument("--dataset", help="e.g. mnist")
-    p.add_argument("--pretrained", action="store_true", help="only models with pretrained weights")
+    p.add_argument("--pretrained", action="store_const", const=True, help="only models with pretrained weights")
     p.add_argument("--json", action="store_true", help="the cards as JSON")
     p.set_defaults(func=cmd_list)
 
@@ -166,19 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_info)
 
-    data_help = "folder holding local dataset copies (default $ZOO_DATA_DIR)"
+
+def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train a model with its recipe")
-    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
-    p.add_argument("name")
+    p.add_argument("name", help="a model name")
+    p.add_argument("--preset", help=PRESET_HELP)
     p.add_argument("--epochs", type=_positive_int)
     p.add_argument("--batch-size", type=_positive_int, help="the global batch size")
     p.add_argument("--learning-rate", type=float)
-    p.add_argument("--data-dir", type=_existing_dir, help=data_help)
-    p.add_argument("--source", choices=("auto", "local", "tfds"), default="auto")
+    _add_data_options(p)
     p.add_argument("--model-dir", help="where checkpoints, logs and metrics go (default runs/NAME)")
     p.add_argument("--seed", type=int)
     p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
-    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the backup")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of resuming")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument("--strategy", default="auto",
                    help="auto, cpu, gpu, mirrored, tpu, multi_worker (cluster from TF_CONFIG) or off (default auto)")
@@ -186,64 +199,74 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-gpus", type=int, help="GPUs to mirror over (default: all visible)")
     p.add_argument("--mixed-precision", choices=("off", "float16", "bfloat16"),
                    help="default: bfloat16 on TPU, off elsewhere")
-    p.add_argument("--jit-compile", action="store_true", default="auto", help="compile the step with XLA")
-    p.add_argument("--steps-per-execution", type=_positive_int, default=1)
-    p.add_argument("--data", metavar="DATASET",
+    p.add_argument("--jit-compile", action="store_const", const=True, help="compile the step with XLA")
+    p.add_argument("--steps-per-execution", type=_positive_int)
+    p.add_argument("--data", dest="dataset", metavar="DATASET",
                    help="train on another zoo dataset of the kind the model takes (e.g. imdb_reviews)")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluate_and_verify(sub: Any) -> None:
     p = sub.add_parser("evaluate", help="evaluate a model on its test split")
-    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
-    p.add_argument("name", help="a model name, or name.tag")
-    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
+    _add_model_options(p)
     p.add_argument("--split", choices=("test", "validation", "train"), default="test")
-    p.add_argument("--data-dir", type=_existing_dir, help=data_help)
-    p.add_argument("--source", choices=("auto", "local", "tfds"), default="auto")
+    p.add_argument("--batch-size", type=_positive_int)
+    _add_data_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite)")
-    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
-    p.add_argument("name", help="a model name, or name.tag")
-    p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
-    p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
-    p.add_argument("--quantization", choices=("float16", "int8"), help="TFLite only")
-    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
-    p.add_argument("--version", type=_positive_int, default=1, help="the SavedModel version folder (default 1)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
-    p.add_argument("--data-dir", type=_existing_dir, help="calibration data for int8 (default $ZOO_DATA_DIR)")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY) or texts")
-    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
-    p.add_argument("name", help="a model name, or name.tag")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or texts for a text model")
-    p.add_argument("--top-k", type=_positive_int, default=3)
-    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_predict)
-
-    p = sub.add_parser("generate", help="continue a text with a language model")
-    p.add_argument("--preset", help="for an entry backed by keras-hub: a preset name or a local preset folder")
-    p.add_argument("name", help="a language model, e.g. gpt_shakespeare")
-    p.add_argument("prompt")
-    p.add_argument("--max-length", type=_positive_int, default=200, help="characters, the prompt included")
-    p.add_argument("--sampler", choices=("greedy", "top_k", "top_p"), default="greedy")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=_positive_int, default=10)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--weights", help="a weight tag or a .weights.h5 path (default: the default weights)")
-    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("verify", help="check a weight set: hash, load, fixed-input outputs")
     p.add_argument("name", help="a model name, or name.tag")
     p.set_defaults(func=cmd_verify)
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite)")
+    _add_model_options(p)
+    p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
+    p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
+    p.add_argument("--quantization", choices=("float16", "int8"), help="TFLite only")
+    p.add_argument("--version", type=_positive_int, help="the SavedModel version folder (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    p.add_argument("--data-dir", type=_existing_dir, help="calibration data for int8 (default $ZOO_DATA_DIR)")
+    p.set_defaults(func=cmd_export)
+
+
+def _add_predict_and_generate(sub: Any) -> None:
+    p = sub.add_parser("predict", help="classify image files (PNG, JPEG, NPY) or texts")
+    _add_model_options(p)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, or texts for a text model")
+    p.add_argument("--top-k", type=_positive_int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("generate", help="continue a text with a language model")
+    _add_model_options(p)
+    p.add_argument("prompt")
+    p.add_argument("--max-length", type=_positive_int, default=200, help="characters, the prompt included")
+    p.add_argument("--sampler", choices=("greedy", "top_k", "top_p"), default="greedy")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=_positive_int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_generate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``zoo`` parser: every option's destination is the name of the library parameter it sets."""
+    parser = _Parser(prog="zoo", description="A model zoo for Keras 3 on TensorFlow.")
+    parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also ZOO_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add in (_add_list_and_info, _add_train, _add_evaluate_and_verify, _add_export, _add_predict_and_generate):
+        add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    debug = settings.debug() or "--debug" in (sys.argv[1:] if argv is None else list(argv))
     try:
         args = parser.parse_args(argv)
         if args.command in ("train", "evaluate", "verify", "export", "predict", "generate"):
@@ -252,8 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(str(e), file=sys.stderr)
         return EXIT_USAGE
-    except (ZooError, ValueError, TypeError, FileNotFoundError) as e:
-        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
+    except (ZooError, ValueError, TypeError, OSError) as e:  # bad input, a file or folder the system refused
+        if debug:
+            traceback.print_exc()
+        print(f"zoo: error: {_one_line(e)}" + ("" if debug else " (--debug shows where)"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)

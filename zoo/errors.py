@@ -40,3 +40,8 @@ class DeviceUnavailableError(ZooError, RuntimeError):
 
 class ExportError(ZooError, ValueError):
     """An export that cannot be written as asked: a bad path, format or model; nothing is left half-written."""
+
+
+class InputError(ZooError, ValueError):
+    """An input to predict, generate or a served model that zoo cannot take: a missing or unreadable file, a
+    wrong shape, dtype or value range, an empty batch."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from zoo import registry
 from zoo._io import atomic_path
+from zoo._compat import renamed
 from zoo.errors import ExportError
 from zoo.registry import ModelCard
 
@@ -25,19 +26,6 @@ FORMATS = ("saved_model", "keras", "tflite")
 QUANTIZATIONS = (None, "float16", "int8")
 SUFFIX = {"keras": ".keras", "tflite": ".tflite"}
 CARD_FILE = "zoo_card.json"
-
-
-def _resolve(model_or_name: Any, pretrained: bool | str, preset: str | None = None) -> tuple[Any, ModelCard | None]:
-    from zoo import api
-
-    if isinstance(model_or_name, str):
-        card = registry.get_card(model_or_name)
-        _, tag = registry.split_name(model_or_name)
-        if tag is None and pretrained is True and not card.weights:
-            pretrained = False  # a model without weights exports as built; the card says it has none
-        return api.get(model_or_name, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {})), card
-    name = getattr(model_or_name, "zoo_name", None)
-    return _undistributed(model_or_name), (registry.get_card(name) if name else None)
 
 
 def _undistributed(model: Any) -> Any:
@@ -144,8 +132,9 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+@renamed(model_or_name="name_or_model")
 def export(
-    model_or_name: Any,
+    name_or_model: Any,
     path: str | os.PathLike[str],
     *,
     format: str = "saved_model",
@@ -156,7 +145,26 @@ def export(
     data_dir: str | os.PathLike[str] | None = None,
     preset: str | None = None,
 ) -> Path:
-    """See :func:`zoo.export`."""
+    """Export a model for serving; returns the path written.
+
+    Args:
+        name_or_model: a registered name (built with its default weights, or ``pretrained``: a tag or a
+            ``.weights.h5`` path; a model that has no weights as built), or a model from ``zoo.get`` /
+            ``zoo.train``. ``model_or_name=`` is its old name.
+        path: for ``"saved_model"`` a folder: the export goes to ``path/<version>/`` as TF Serving expects,
+            with a ``serving_default`` signature taking the raw input (named as on the card, batch dimension
+            open) and answering ``probabilities``, ``class_id`` and ``class_name``, the card in
+            ``assets.extra/zoo_card.json``. For ``"keras"`` a ``.keras`` file; for ``"tflite"`` a ``.tflite`` file.
+        format: "saved_model", "keras" or "tflite".
+        overwrite: replace an existing export (otherwise an existing one is an error).
+        quantization: TFLite only: None (float32), "float16", or "int8" (calibrated on the model's training
+            data, read through ``data_dir`` / ``$ZOO_DATA_DIR``).
+
+    Everything is written into a temporary place first and renamed: nothing half-written is ever left.
+
+    Raises:
+        ExportError: a missing parent folder, an existing export, an unknown format, a model without an input spec.
+    """
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantization not in QUANTIZATIONS:
@@ -179,7 +187,10 @@ def export(
         target = path
         _check_target(target, overwrite)
 
-    model, card = _resolve(model_or_name, pretrained, preset)
+    from zoo import api
+
+    card, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset, untrained_ok=True)
+    model = _undistributed(model)
     input_spec(model, card)  # a model without an input spec fails here, before anything is written
 
     if format == "saved_model":

@@ -46,24 +46,29 @@ def generate(
     preset: str | None = None,
     compiled: bool = True,
 ) -> str:
-    """See :func:`zoo.generate`. ``compiled=False`` runs the sampling loop eagerly (a baseline for
-    benchmarks/generation.py; the text is the same)."""
+    """Continue ``prompt`` with a language model (``char_lstm_shakespeare``, ``gpt_shakespeare``).
+
+    Args:
+        max_length: characters of the result, the prompt included (more than the prompt's length).
+        sampler: "greedy", "top_k" (``top_k``) or "top_p" (``top_p``), keras-hub's samplers; ``temperature``
+            divides the logits; ``seed`` makes sampling deterministic.
+
+    Returns:
+        The prompt and its continuation, ``max_length`` characters.
+
+    ``compiled=False`` runs the sampling loop eagerly (a baseline for benchmarks/generation.py; the text is the
+    same).
+    """
     import keras
     import tensorflow as tf
 
     from zoo import api
 
-    if isinstance(name_or_model, str):
-        card = registry.get_card(name_or_model)
-        if card.task != "language-modeling":
-            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
-                             f"({', '.join(registry.list_models(task='language-modeling'))})")
-        model = api.get(name_or_model, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {}))
-    else:
-        model = name_or_model
-        card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
-        if card.task != "language-modeling":
-            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model")
+    card = api.card_of(name_or_model)
+    if card.task != "language-modeling":
+        raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
+                         f"({', '.join(registry.list_models(task='language-modeling'))})")
+    _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt:

@@ -14,28 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def fit(
-    model: Any,
-    strategy: Any,
-    train_ds: Any,
-    *,
-    epochs: int,
-    validation_data: Any = None,
-    callbacks: list[Any] = (),
-    verbose: bool = True,
-) -> dict[str, list[float]]:
-    """Train ``model`` (built and compiled inside ``strategy.scope()``) on batched, global-batch datasets."""
-    import keras
+def _steps(model: Any, strategy: Any) -> tuple[Any, Any, Any]:
+    """(train_step, test_step, results): the compiled model's own steps inside ``strategy.run``, as graphs."""
     import tensorflow as tf
-
-    first = next(iter(train_ds))
-    with strategy.scope():
-        model._symbolic_build(data_batch=first)  # builds metrics and the optimizer outside any replica context
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
-
-    dist_train = strategy.experimental_distribute_dataset(train_ds)
-    dist_val = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
 
     @tf.function
     def train_step(batch):
@@ -45,42 +26,72 @@ def fit(
     def test_step(batch):
         strategy.run(model.test_step, args=(batch,))
 
-    @tf.function
-    def results():
-        return model.get_metrics_result()
+    return train_step, test_step, tf.function(model.get_metrics_result)
 
-    def logs() -> dict[str, float]:
-        return {k: float(v) for k, v in results().items()}
 
+def _build(model: Any, strategy: Any, train_ds: Any) -> None:
+    """Build the metrics and the optimizer outside any replica context, from a batch of a separate iterator."""
+    first = next(iter(train_ds))
+    with strategy.scope():
+        model._symbolic_build(data_batch=first)
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+
+
+def _train_epoch(model, iterator, steps, train_step, callback_list, bar) -> None:
+    for step in range(steps):
+        callback_list.on_train_batch_begin(step)
+        train_step(next(iterator))
+        callback_list.on_train_batch_end(step)
+        if bar is not None:
+            bar.update(step + 1)
+
+
+def _validate(model, dist_val, test_step, results, callback_list) -> dict[str, float]:
+    callback_list.on_test_begin()
+    model.reset_metrics()
+    for batch in dist_val:
+        test_step(batch)
+    callback_list.on_test_end()
+    return {f"val_{k}": float(v) for k, v in results().items()}
+
+
+def fit(
+    model: Any,
+    strategy: Any,
+    train_ds: Any,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    validation_data: Any = None,
+    callbacks: list[Any] = (),
+    verbose: bool = True,
+) -> dict[str, list[float]]:
+    """Train ``model`` (built and compiled inside ``strategy.scope()``) on a stream of global batches holding
+    the epochs from the backup's on (``zoo.data.epoch_stream``), ``steps_per_epoch`` batches each."""
+    import keras
+
+    _build(model, strategy, train_ds)
+    train_step, test_step, results = _steps(model, strategy)
+    iterator = iter(strategy.experimental_distribute_dataset(train_ds))
+    dist_val = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, verbose=0)
     model.stop_training = False
     model._initial_epoch = 0
-    callback_list.on_train_begin()
-    start = getattr(model, "_initial_epoch", 0) or 0
+    callback_list.on_train_begin()  # the backup sets _initial_epoch
     history: dict[str, list[float]] = {}
-    steps = int(train_ds.cardinality()) if int(train_ds.cardinality()) > 0 else None
-    for epoch in range(start, epochs):
+    for epoch in range(getattr(model, "_initial_epoch", 0) or 0, epochs):
         if model.stop_training:
             break
         callback_list.on_epoch_begin(epoch)
         model.reset_metrics()
-        bar = keras.utils.Progbar(steps, stateful_metrics=None) if verbose else None
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        for step, batch in enumerate(dist_train):
-            callback_list.on_train_batch_begin(step)
-            train_step(batch)
-            callback_list.on_train_batch_end(step)
-            if bar is not None:
-                bar.update(step + 1)
-        epoch_logs = logs()
+        bar = keras.utils.Progbar(steps_per_epoch) if verbose else None
+        _train_epoch(model, iterator, steps_per_epoch, train_step, callback_list, bar)
+        epoch_logs = {k: float(v) for k, v in results().items()}
         if dist_val is not None:
-            callback_list.on_test_begin()
-            model.reset_metrics()
-            for batch in dist_val:
-                test_step(batch)
-            callback_list.on_test_end()
-            epoch_logs.update({f"val_{k}": v for k, v in logs().items()})
+            epoch_logs.update(_validate(model, dist_val, test_step, results, callback_list))
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in epoch_logs.items()), flush=True)
         callback_list.on_epoch_end(epoch, epoch_logs)
@@ -92,15 +103,8 @@ def fit(
 
 def evaluate(model: Any, strategy: Any, dataset: Any) -> dict[str, float]:
     """``model.evaluate`` for a multi-worker strategy: the compiled ``test_step`` inside ``strategy.run``."""
-    import tensorflow as tf
-
-    @tf.function
-    def test_step(batch):
-        strategy.run(model.test_step, args=(batch,))
-
+    _, test_step, results = _steps(model, strategy)
     model.reset_metrics()
     for batch in strategy.experimental_distribute_dataset(dataset):
         test_step(batch)
-    from zoo.training import with_bits_per_character
-
-    return with_bits_per_character(model, {k: float(v) for k, v in tf.function(model.get_metrics_result)().items()})
+    return {k: float(v) for k, v in results().items()}

@@ -9,14 +9,10 @@ from typing import Any
 import numpy as np
 
 from zoo import registry
-from zoo.errors import ZooError
+from zoo.errors import InputError
 from zoo.registry import ModelCard
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
-
-
-class InputError(ZooError, ValueError):
-    """An input file that cannot be read or made into the model's input."""
 
 
 def read_image(path: str | os.PathLike[str], card: ModelCard) -> np.ndarray:
@@ -74,12 +70,8 @@ def predict(
     """
     from zoo import api
 
-    if isinstance(name_or_model, str):
-        card = registry.get_card(name_or_model)
-        model = api.get(name_or_model, pretrained=pretrained, compile=False, **({"preset": preset} if preset is not None else {}))
-    else:
-        model = name_or_model
-        card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
+    card = api.card_of(name_or_model)
+    _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
     if card.task == "language-modeling":
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:

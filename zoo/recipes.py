@@ -33,6 +33,10 @@ def check(recipe: Recipe) -> Recipe:
         value = getattr(recipe, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    if not 0 <= recipe.label_smoothing < 1:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {recipe.label_smoothing!r}")
+    if recipe.label_smoothing and recipe.loss != "sparse_categorical_crossentropy":
+        raise ValueError(f"label_smoothing is for the classifiers' sparse_categorical_crossentropy, not {recipe.loss}")
     if not recipe.learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {recipe.learning_rate!r}")
     if recipe.schedule == "cosine_restarts":
@@ -74,7 +78,8 @@ def optimizer(recipe: Recipe, steps: int) -> Any:
 
     lr = learning_rate(check(recipe), steps)
     if recipe.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=False, weight_decay=recipe.weight_decay or None)
+        return keras.optimizers.SGD(lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                                    weight_decay=recipe.weight_decay or None)
     if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
     return keras.optimizers.Adam(lr, weight_decay=recipe.weight_decay or None)
@@ -85,12 +90,25 @@ def loss(recipe: Recipe) -> Any:
 
     if recipe.loss == "sparse_categorical_crossentropy_from_logits":  # the language models answer logits
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if recipe.label_smoothing:
+        from zoo.losses import SparseCategoricalCrossentropyWithSmoothing
+
+        return SparseCategoricalCrossentropyWithSmoothing(label_smoothing=recipe.label_smoothing)
     return keras.losses.get(recipe.loss)
+
+
+def for_fit(recipe: Recipe) -> Recipe:
+    """The recipe as ``zoo.get`` compiles it: a constant learning rate at the recipe's peak, which a user's own
+    ``fit`` of any length can use as it is (``zoo.train``, which knows the steps, follows the schedule)."""
+    return recipe.replace(schedule="constant", warmup_epochs=0.0)
 
 
 def compile_model(model: Any, recipe: Recipe, *, steps: int | None = None, **compile_kwargs: Any) -> Any:
     """Compile ``model`` with the recipe's optimizer, loss and metrics; returns the model."""
-    steps = steps or steps_per_epoch(recipe)
+    if steps is None and recipe.schedule != "constant":
+        raise ValueError(f"the {recipe.schedule!r} schedule needs steps= (batches an epoch); "
+                         "or compile with for_fit(recipe), a constant rate")
+    steps = steps or 1
     metrics = {"weighted_metrics" if recipe.weighted_metrics else "metrics": list(recipe.metrics)}
     model.compile(optimizer=optimizer(recipe, steps), loss=loss(recipe), **metrics, **compile_kwargs)
     return model

@@ -10,202 +10,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import importlib
-import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from zoo.errors import ModelExistsError, UnknownModelError
+from zoo.schema import FAMILIES, TASKS, HubPreset, InputSpec, ModelCard, OutputSpec, Recipe
 
-FAMILIES = ("cnn", "lstm", "transformer", "mlp")
-TASKS = ("image-classification", "text-classification", "language-modeling")
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """What a model takes: one named input, raw as a user has it (uint8 pixels, text strings)."""
-
-    name: str
-    shape: tuple[int | None, ...]  # without the batch dimension; None for a variable length
-    dtype: str  # "uint8", "float32", "string", "int32"
-    value_range: tuple[float, float] | None = None  # (0, 255) for uint8 images; None for text
-    kind: str = "image"  # "image", "text", "tokens"
-    preprocessing: str = ""  # what the model does inside (rescaling, tokenising), in words
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputSpec:
-    """What a model answers: a named output over ``num_classes`` classes (or a vocabulary)."""
-
-    name: str
-    num_classes: int
-    activation: str = "softmax"  # what the head ends with: "softmax" (probabilities) or "linear" (logits)
-    class_names: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """How the model is trained: every field is the default that ``zoo.train`` uses and can override."""
-
-    dataset: str
-    epochs: int
-    batch_size: int  # the global batch
-    optimizer: str = "adam"  # "adam", "adamw", "sgd"
-    learning_rate: float = 1e-3  # the peak rate
-    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "cosine_restarts", "piecewise"
-    warmup_epochs: float = 0.0
-    cycle_epochs: float = 1.0  # "cosine_restarts": the first cycle (cosine from the peak to zero), in epochs
-    cycle_mult: float = 2.0  # "cosine_restarts": each cycle this many times longer than the one before
-    boundaries: tuple[float, ...] = ()  # "piecewise": epochs at which the rate is multiplied by decay_factor
-    decay_factor: float = 0.1
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # "sgd" only
-    loss: str = "sparse_categorical_crossentropy"
-    metrics: tuple[str, ...] = ("accuracy",)
-    weighted_metrics: bool = False  # the metrics weighted by the sample weights (a causal LM's padding mask)
-    augmentation: tuple[str, ...] = ()  # names understood by zoo.data.augment
-    validation_split: float = 0.1  # carved from train when the dataset has no validation split
-    monitor: str = "val_accuracy"  # what the best checkpoint and early stopping watch
-    early_stopping_patience: int | None = None
-    seed: int = 0
-
-    def replace(self, **changes: Any) -> Recipe:
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            allowed = ", ".join(f.name for f in dataclasses.fields(self))
-            raise ValueError(f"unknown recipe field(s) {', '.join(unknown)}; allowed: {allowed}")
-        return dataclasses.replace(self, **changes)
-
-
-@dataclasses.dataclass(frozen=True)
-class HubPreset:
-    """A keras-hub preset an entry starts from: weights trained elsewhere, downloaded by keras-hub."""
-
-    name: str  # the keras-hub preset name, e.g. "bert_tiny_en_uncased"
-    num_params: int  # of the preset's backbone, as keras-hub reports it
-    license: str  # of the weights
-    source: str  # where the weights come from (the Kaggle Models handle keras-hub downloads)
-    trained_on: str
-    # Figures reported elsewhere for these weights (not measured by zoo), and where they were reported.
-    reported_metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
-    reported_source: str = ""
-
-    def describe(self) -> str:
-        lines = [f"{self.name}  (keras-hub preset; weights not trained by zoo)",
-                 f"  parameters   {self.num_params:,} (backbone)",
-                 f"  trained on   {self.trained_on}",
-                 f"  weights from {self.source}",
-                 f"  licence      {self.license}"]
-        if self.reported_metrics:
-            figures = ", ".join(f"{k} {v:g}" for k, v in self.reported_metrics.items())
-            lines.append(f"  reported     {figures} (reported by {self.reported_source}; not measured by zoo)")
-        return "\n".join(lines)
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelCard:
-    """Everything known about a registered model, without building it."""
-
-    name: str
-    family: str
-    task: str
-    dataset: str
-    description: str
-    builder: str | Callable[..., Any]  # "module:function", or a callable for user registrations
-    hparams: Mapping[str, Any]  # the builder's keyword arguments and their defaults
-    input: InputSpec
-    output: OutputSpec
-    num_params: int  # with the default hyper-parameters
-    recipe: Recipe
-    reference: str = ""
-    license: str = "Apache-2.0"
-    notes: str = ""
-    # Entries backed by keras-hub: the presets the builder's ``preset`` takes, the default first.
-    presets: tuple[HubPreset, ...] = ()
-
-    # -- the weights this model has (read from the manifest; no TensorFlow) --
-    @property
-    def weights(self) -> list[Any]:
-        from zoo import manifest
-
-        return manifest.weights_for(self.name)
-
-    @property
-    def has_pretrained(self) -> bool:
-        """Weights trained by zoo (the manifest), or a keras-hub preset's."""
-        return bool(self.presets) or bool(self.weights)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name == "builder":
-                value = value if isinstance(value, str) else f"{value.__module__}:{value.__qualname__}"
-            elif dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)
-            elif field.name == "presets":
-                value = [dataclasses.asdict(p) for p in value]
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[field.name] = value
-        out["weights"] = [w.to_dict() for w in self.weights]
-        if not out["weights"] and not self.presets:
-            out["weights_note"] = self.notes or "no pretrained weights yet"
-        return json.loads(json.dumps(out, default=list))  # tuples -> lists, a plain JSON-able dict
-
-    def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def __str__(self) -> str:
-        r, i, o = self.recipe, self.input, self.output
-        shape = "x".join("?" if d is None else str(d) for d in i.shape) or "one"
-        rng = f", values {i.value_range[0]:g}..{i.value_range[1]:g}" if i.value_range else ""
-        schedule = r.schedule
-        if r.schedule == "cosine":
-            schedule = f"cosine to 0 after {r.warmup_epochs:g} warm-up epoch(s)"
-        elif r.schedule == "cosine_restarts":
-            schedule = f"cosine to 0 in cycles of {r.cycle_epochs:g} epoch(s), each x{r.cycle_mult:g} the one before"
-        elif r.schedule == "piecewise":
-            schedule = f"x{r.decay_factor:g} at epochs {', '.join(f'{b:g}' for b in r.boundaries)}"
-        opt = r.optimizer + (f" (momentum {r.momentum:g})" if r.optimizer == "sgd" else "")
-        if r.weight_decay:
-            opt += f", weight decay {r.weight_decay:g}"
-        classes = ", ".join(o.class_names) if o.class_names else f"{o.num_classes} classes"
-        lines = [
-            f"{self.name}  ({self.family}, {self.task})",
-            f"  {self.description}",
-            "",
-            f"  dataset      {self.dataset}",
-            f"  input        '{i.name}': {shape} {i.dtype}{rng}" + (f"; {i.preprocessing}" if i.preprocessing else ""),
-            f"  output       '{o.name}': {o.activation} over {classes}",
-            f"  parameters   {self.num_params:,}",
-            f"  reference    {self.reference}",
-            f"  licence      {self.license}",
-            f"  hparams      {', '.join(f'{k}={v!r}' for k, v in self.hparams.items())}",
-            "  recipe",
-            f"    optimizer  {opt}, learning rate {r.learning_rate:g}, {schedule}",
-            f"    batch      {r.batch_size} (global), {r.epochs} epochs, seed {r.seed}",
-            f"    loss       {r.loss}",
-            f"    metrics    {', '.join(r.metrics)}",
-            f"    augment    {', '.join(r.augmentation) or 'none'}",
-            "  weights",
-        ]
-        weights = self.weights
-        if self.presets:
-            lines.append("    keras-hub presets: pretrained=True loads the first; preset=NAME or a local folder picks one")
-            for preset in self.presets:
-                lines.extend("    " + line for line in preset.describe().splitlines())
-        if not weights and not self.presets:
-            lines.append(f"    none: {self.notes or 'no pretrained weights yet'}")
-        for w in weights:
-            lines.extend("    " + line for line in w.describe().splitlines())
-        return "\n".join(lines)
-
-    def load_builder(self) -> Callable[..., Any]:
-        if callable(self.builder):
-            return self.builder
-        module, _, attr = self.builder.partition(":")
-        return getattr(importlib.import_module(module), attr)
+__all__ = ["FAMILIES", "TASKS", "HubPreset", "InputSpec", "ModelCard", "OutputSpec", "Recipe", "get_card", "info",
+           "list_models", "register", "register_card", "split_name", "unregister"]
 
 
 _REGISTRY: dict[str, ModelCard] = {}
@@ -216,7 +27,10 @@ def _ensure_builtins() -> None:
     global _BUILTINS_LOADED
     if not _BUILTINS_LOADED:
         _BUILTINS_LOADED = True
-        importlib.import_module("zoo.cards")
+        from zoo.cards import BUILTIN_CARDS  # plain data; it imports zoo.schema, never this module
+
+        for card in BUILTIN_CARDS:
+            register_card(card)
 
 
 def _check_card(card: ModelCard) -> None:
@@ -233,6 +47,16 @@ def _check_card(card: ModelCard) -> None:
         raise ValueError(f"hyper-parameter name(s) {', '.join(shadowed)} are recipe fields; rename them")
     if not (callable(card.builder) or (isinstance(card.builder, str) and ":" in card.builder)):
         raise TypeError("builder must be a callable or a 'module:function' string")
+
+
+def register(card: ModelCard) -> ModelCard:
+    """Register a model of your own: a :class:`ModelCard` whose ``builder`` is a callable (or ``"module:fn"``).
+
+    The builder takes the card's ``hparams`` as keyword arguments and returns a ``keras.Model``. A name that
+    is taken raises :class:`ModelExistsError`. Returns the card.
+    """
+    _ensure_builtins()
+    return register_card(card)
 
 
 def register_card(card: ModelCard) -> ModelCard:
@@ -267,6 +91,15 @@ def split_name(name: str) -> tuple[str, str | None]:
         raise TypeError(f"a model name must be a string, got {type(name).__name__}")
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
+
+
+def info(name: str) -> ModelCard:
+    """The model card of ``name``: task, dataset, input spec, outputs, parameters, licence, recipe, weights.
+
+    ``str(card)`` reads as text, ``card.to_json()`` as JSON; a ``name.tag`` is accepted (the tag is ignored).
+    Raises :class:`UnknownModelError` (with close-match suggestions) for a name that is not registered.
+    """
+    return get_card(name)
 
 
 def get_card(name: str) -> ModelCard:

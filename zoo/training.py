@@ -23,7 +23,8 @@ from typing import Any
 
 from zoo import data as zdata
 from zoo import recipes, registry
-from zoo._io import atomic_path, atomic_write_text
+from zoo._io import atomic_path, atomic_write_text, remove_leftovers
+from zoo._compat import renamed
 from zoo.registry import ModelCard, Recipe
 
 BEST_WEIGHTS = "best.weights.h5"
@@ -76,11 +77,6 @@ def default_model_dir(name: str) -> Path:
     return Path("runs") / name
 
 
-def _splits(recipe: Recipe, data_dir: str | os.PathLike[str] | None, source: str) -> dict[str, zdata.Split]:
-    kwargs = {"data_dir": data_dir, "source": source, "validation_split": recipe.validation_split}
-    return {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
-
-
 def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path:
     """A PNG with the loss and each metric per epoch, training against validation."""
     from matplotlib.figure import Figure  # not pyplot: a notebook's backend stays as it is
@@ -106,6 +102,206 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path
     return path
 
 
+@dataclasses.dataclass
+class RunConfig:
+    """Step 1 of a run: what to train, how, where and under which strategy (no data, no model yet)."""
+
+    card: ModelCard
+    recipe: Recipe
+    hparams: dict[str, Any]
+    strategy: Any
+    kind: str  # distribute.kind(strategy)
+    chief: bool  # only the chief's files are kept
+    policy: str  # the Keras dtype policy
+    compile_kwargs: dict[str, Any]
+    paths: dict[str, Path]  # where this worker writes
+    shared_dir: Path  # the run's folder (the chief's)
+    verbose: int | str
+    data_dir: Any
+    source: str
+    scratch: Any = None  # a non-chief worker's temporary folder
+
+
+@dataclasses.dataclass
+class RunData:
+    """Step 2: the splits and their pipelines; the training stream starts at the epoch the backup reached."""
+
+    splits: dict[str, zdata.Split]
+    train_ds: Any
+    val_ds: Any
+    test_ds: Any
+    steps: int  # batches an epoch
+    start_epoch: int
+
+
+def configure(name: str, *, epochs: int | None, batch_size: int | None, learning_rate: float | None,
+              data_dir: Any, model_dir: Any, resume: bool, seed: int | None, early_stopping: int | None,
+              source: str, verbose: int | str, strategy: Any, tpu: str | None, num_gpus: int | None,
+              mixed_precision: str | None, jit_compile: bool | str, steps_per_execution: int, dataset: str | None,
+              hparams: dict[str, Any]) -> RunConfig:
+    """The card's recipe with the overrides, the hyper-parameters, the strategy and the run's folders."""
+    from zoo import api, distribute
+
+    # The strategy first: a multi-worker strategy must exist before any TensorFlow op (KNOWN_ISSUES item 4).
+    strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus)
+    kind = distribute.kind(strat)
+    chief = distribute.is_chief() if kind == "multi_worker" else True
+    card = registry.get_card(name)
+    # Any other field of the recipe may be given by name too (optimizer, weight_decay, augmentation, ...).
+    recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
+    more = {k: hparams.pop(k) for k in list(hparams) if k in recipe_fields}
+    if "augmentation" in more:
+        more["augmentation"] = tuple(more["augmentation"])
+    recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset), **more})
+    if dataset is not None and "num_classes" in card.hparams and "num_classes" not in hparams:
+        hparams["num_classes"] = len(zdata.DATASETS[dataset].class_names)  # the head fits the dataset
+    shared_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
+    scratch = None if chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
+    paths = run_paths(shared_dir if chief else Path(scratch.name))
+    if not resume and chief:
+        _forget(paths)
+    paths["model_dir"].mkdir(parents=True, exist_ok=True)
+    remove_leftovers(paths["model_dir"])  # of a killed run's writes: this run is the folder's writer now
+    return RunConfig(card, recipe, api.resolve_hparams(card, hparams), strat, kind, chief,
+                     distribute.mixed_precision_policy(mixed_precision, strat),
+                     distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution),
+                     paths, shared_dir, verbose, data_dir, source, scratch)
+
+
+def run_paths(model_dir: Path) -> dict[str, Path]:
+    """Every file a run writes, by role."""
+    return {
+        "model_dir": model_dir, "best_weights": model_dir / BEST_WEIGHTS, "final_weights": model_dir / FINAL_WEIGHTS,
+        "metrics": model_dir / "metrics.json", "curves": model_dir / "curves.png", "csv_log": model_dir / "log.csv",
+        "tensorboard": model_dir / "tensorboard", "backup": model_dir / "backup",
+    }
+
+
+def _forget(paths: dict[str, Path]) -> None:
+    """``resume=False``: the backup, the logs and the best-so-far record go; the run starts over."""
+    for key in ("backup", "csv_log", "tensorboard"):
+        target = paths[key]
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    paths["model_dir"].joinpath("best.json").unlink(missing_ok=True)
+
+
+def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
+    """The splits, and their pipelines: the training stream from ``start_epoch`` on, each epoch seeded by
+    (seed, epoch), so that a resumed run sees the batches an uninterrupted one would have seen."""
+    recipe = cfg.recipe
+    kwargs = {"data_dir": cfg.data_dir, "source": cfg.source, "validation_split": recipe.validation_split}
+    splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
+    drop = cfg.kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
+    window, targets = corpus_window(cfg.card, cfg.hparams.get("sequence_length"))
+    shape = {"batch_size": recipe.batch_size, "drop_remainder": drop, "sequence_length": window, "targets": targets}
+    train_ds, steps = zdata.epoch_stream(splits["train"], epochs=recipe.epochs, first_epoch=start_epoch,
+                                         seed=recipe.seed, augmentation=recipe.augmentation, **shape)
+    return RunData(splits, train_ds, zdata.pipeline(splits["validation"], **shape),
+                   zdata.pipeline(splits["test"], **shape), steps, start_epoch)
+
+
+def build_model(cfg: RunConfig, steps: int) -> Any:
+    """The model and its optimizer, built inside the strategy's scope (KNOWN_ISSUES item 5), compiled with the
+    recipe's schedule over ``steps`` batches an epoch."""
+    import keras
+
+    from zoo import api
+
+    keras.utils.set_random_seed(cfg.recipe.seed)
+    with dtype_policy(cfg.policy), cfg.strategy.scope():
+        model = api.get(cfg.card.name, compile=False, **cfg.hparams)
+        recipes.compile_model(model, cfg.recipe, steps=steps, **cfg.compile_kwargs)
+    return model
+
+
+def make_callbacks(cfg: RunConfig, examples_per_epoch: int, extra: list[Any] | None) -> tuple[list[Any], Any, Any]:
+    """(callbacks, backup, throughput): throughput first (it adds examples_per_s to the logs the others record),
+    the atomic backup, the best checkpoint, TensorBoard, early stopping if the recipe asks, then the caller's."""
+    import keras
+
+    from zoo.callbacks import AtomicBestCheckpoint, Throughput, monitor_mode
+
+    recipe, paths = cfg.recipe, cfg.paths
+    throughput, backup = Throughput(examples_per_epoch), backup_callback(cfg)
+    cbs = [
+        throughput, backup,
+        AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
+        keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
+    ]
+    if recipe.early_stopping_patience:
+        cbs.append(keras.callbacks.EarlyStopping(monitor=recipe.monitor, patience=recipe.early_stopping_patience,
+                                                 mode=monitor_mode(recipe.monitor)))
+    return cbs + list(extra or []), backup, throughput
+
+
+def backup_callback(cfg: RunConfig) -> Any:
+    from zoo.callbacks import AtomicBackupAndRestore
+
+    return AtomicBackupAndRestore(cfg.paths["backup"], csv_path=cfg.paths["csv_log"], delete_checkpoint=False,
+                                  restore_dir=cfg.shared_dir / "backup")
+
+
+def run(cfg: RunConfig, model: Any, data: RunData, cbs: list[Any]) -> float:
+    """Fit (zoo's own loop under multi-worker, where Keras' fit fails); the wall time in seconds. Always fit:
+    with a finished backup it runs no epoch but restores the backed-up weights."""
+    verbose = cfg.verbose
+    if data.start_epoch:
+        _print(verbose, f"zoo: resuming from the backup of epoch {data.start_epoch} in {cfg.shared_dir / 'backup'}")
+    t0 = time.perf_counter()
+    if cfg.kind == "multi_worker":
+        from zoo import multiworker
+
+        multiworker.fit(model, cfg.strategy, data.train_ds, epochs=cfg.recipe.epochs, steps_per_epoch=data.steps,
+                        validation_data=data.val_ds, callbacks=cbs, verbose=bool(verbose) and cfg.chief)
+    else:
+        model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.recipe.epochs, steps_per_epoch=data.steps,
+                  callbacks=cbs, verbose=verbose, shuffle=False)
+    return time.perf_counter() - t0
+
+
+def test_metrics(cfg: RunConfig, model: Any, data: RunData) -> dict[str, float]:
+    """The final weights saved, the chief's best weights loaded (every worker evaluates the same model), the
+    test split measured."""
+    paths = cfg.paths
+    with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
+        model.save_weights(str(tmp))
+    best = cfg.shared_dir / BEST_WEIGHTS
+    if best.exists():
+        with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(best))
+    if cfg.kind == "multi_worker":
+        from zoo import multiworker
+
+        return with_bits_per_character(model, multiworker.evaluate(model, cfg.strategy, data.test_ds))
+    return _evaluate_model(model, data.test_ds)
+
+
+def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: dict[str, float],
+           wall: float) -> dict[str, Any]:
+    """metrics.json and curves.png; returns the history (every finished epoch, resumed runs included)."""
+    recipe, paths = cfg.recipe, cfg.paths
+    history = {k: [e[k] for e in backup.epoch_logs if k in e] for k in (backup.epoch_logs[-1] if backup.epoch_logs else {})
+               if k != "epoch"}
+    plot_curves(history, paths["curves"], f"{cfg.card.name} on {recipe.dataset}")
+    metrics = {
+        "model": cfg.card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
+        "best_epoch": _best_epoch(paths["model_dir"]), "epochs": len(history.get("loss", [])),
+        "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
+        "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(cfg.hparams),
+        "strategy": {"kind": cfg.kind, "replicas": cfg.strategy.num_replicas_in_sync, "dtype_policy": cfg.policy,
+                     **cfg.compile_kwargs},
+        "data": {s: data.splits[s].provenance() for s in ("train", "test")},
+        "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }
+    atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
+    _print(cfg.verbose and cfg.chief, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) +
+           f"; wrote {paths['metrics']}")
+    return history
+
+
 def train(
     name: str,
     *,
@@ -127,135 +323,71 @@ def train(
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
     dataset: str | None = None,
+    preset: str | None = None,
     **hparams: Any,
 ) -> TrainResult:
-    """See :func:`zoo.train`."""
+    """Train a registered model with its recipe on its dataset: standard compile + ``model.fit``.
+
+    Any part of the recipe given here overrides the card's. Writes into ``model_dir`` (default
+    ``runs/NAME``): ``best.weights.h5`` (best validation epoch), ``final.weights.h5``, ``backup/`` (so that a
+    killed run started again with the same call continues from its last finished epoch, unless
+    ``resume=False``), ``log.csv``, ``tensorboard/``, ``metrics.json`` (test metrics, recipe, versions, sha256
+    of the data files) and ``curves.png``. Every file is written atomically.
+
+    Args:
+        name: a registered model name.
+        epochs, batch_size, learning_rate, seed: override the recipe (``batch_size`` is the global batch).
+        data_dir: folder of local dataset copies (default ``$ZOO_DATA_DIR``); ``source`` "auto", "local", "tfds".
+        early_stopping: stop after this many epochs without improvement of the recipe's monitored metric.
+        verbose: Keras' progress output ("auto", 0, 1 or 2).
+        callbacks: extra Keras callbacks.
+        strategy: a ``tf.distribute.Strategy`` or a name ("auto", "cpu", "gpu", "mirrored", "tpu",
+            "multi_worker", "off"; see ``zoo.distribute``), with ``tpu`` (address) and ``num_gpus``. Under
+            "multi_worker" zoo runs its own loop (Keras 3's fit fails there) with the same callbacks.
+        mixed_precision: "off", "float16" or "bfloat16" (default: bfloat16 on TPU, else off).
+        jit_compile, steps_per_execution: passed to ``compile``; what breaks under MirroredStrategy is adjusted
+            with a warning.
+        dataset: train on another zoo dataset of the kind the model's task takes (e.g. fine-tune
+            ``bert_classifier`` on "imdb_reviews"); the classification head is sized to its classes.
+        **hparams: the model's hyper-parameters, and any other field of its recipe (``optimizer``,
+            ``weight_decay``, ``schedule``, ``warmup_epochs``, ``augmentation``, ``validation_split``, ...;
+            see ``zoo.info(name).recipe``).
+
+    Returns:
+        A :class:`zoo.training.TrainResult`: model (best weights), history, test metrics, paths, wall time.
+    """
+    if preset is not None:
+        hparams["preset"] = preset
+    cfg = configure(name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
+                    model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
+                    verbose=verbose, strategy=strategy, tpu=tpu, num_gpus=num_gpus, mixed_precision=mixed_precision,
+                    jit_compile=jit_compile, steps_per_execution=steps_per_execution, dataset=dataset,
+                    hparams=hparams)
+    meta = backup_callback(cfg).read_metadata()
+    data = load_data(cfg, start_epoch=min(meta["epoch"], cfg.recipe.epochs) if meta else 0)
+    model = build_model(cfg, data.steps)
+    examples = len(data.splits["train"]) if cfg.card.task != "language-modeling" else data.steps * cfg.recipe.batch_size
+    cbs, backup, throughput = make_callbacks(cfg, examples, callbacks)
+    _describe(cfg, data)
+    wall = run(cfg, model, data, cbs)
+    test = test_metrics(cfg, model, data)
+    history = report(cfg, data, backup, throughput, test, wall)
+    result = TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - data.start_epoch)
+    if cfg.scratch is not None:
+        cfg.scratch.cleanup()
+        result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
+    return result
+
+
+def _describe(cfg: RunConfig, data: RunData) -> None:
     from zoo import distribute
 
-    # The strategy first: a multi-worker strategy must exist before any TensorFlow op (KNOWN_ISSUES item 4).
-    strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus)
-    kind = distribute.kind(strat)
-    chief = distribute.is_chief() if kind == "multi_worker" else True
-
-    import keras
-
-    from zoo import api
-    from zoo.callbacks import AtomicBackupAndRestore, AtomicBestCheckpoint, Throughput
-
-    card = registry.get_card(name)
-    # Any other field of the recipe may be given by name too (optimizer, weight_decay, augmentation, ...).
-    recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
-    more = {k: hparams.pop(k) for k in list(hparams) if k in recipe_fields}
-    if "augmentation" in more:
-        more["augmentation"] = tuple(more["augmentation"])
-    recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset), **more})
-    if dataset is not None and "num_classes" in card.hparams and "num_classes" not in hparams:
-        hparams["num_classes"] = len(zdata.DATASETS[dataset].class_names)  # the head fits the dataset
-    hp = api.resolve_hparams(card, hparams)
-    policy = distribute.mixed_precision_policy(mixed_precision, strat)
-    compile_kwargs = distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    shared_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
-    # Only the chief's files are kept; the other workers write theirs into a folder that is removed at the end.
-    scratch = None if chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
-    model_dir = shared_dir if chief else Path(scratch.name)
-    paths = {
-        "model_dir": model_dir, "best_weights": model_dir / BEST_WEIGHTS, "final_weights": model_dir / FINAL_WEIGHTS,
-        "metrics": model_dir / "metrics.json", "curves": model_dir / "curves.png", "csv_log": model_dir / "log.csv",
-        "tensorboard": model_dir / "tensorboard", "backup": model_dir / "backup",
-    }
-    if not resume and chief:
-        for key in ("backup", "csv_log", "tensorboard"):
-            target = paths[key]
-            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        model_dir.joinpath("best.json").unlink(missing_ok=True)
-    model_dir.mkdir(parents=True, exist_ok=True)
-
-    splits = _splits(recipe, data_dir, source)
-    keras.utils.set_random_seed(recipe.seed)
-    drop = kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
-    window, targets = corpus_window(card, hp.get("sequence_length"))
-    train_ds = zdata.pipeline(splits["train"], batch_size=recipe.batch_size, training=True, seed=recipe.seed,
-                              augmentation=recipe.augmentation, drop_remainder=drop, sequence_length=window,
-                              targets=targets)
-    val_ds = zdata.pipeline(splits["validation"], batch_size=recipe.batch_size, drop_remainder=drop,
-                            sequence_length=window, targets=targets)
-    test_ds = zdata.pipeline(splits["test"], batch_size=recipe.batch_size, drop_remainder=drop,
-                             sequence_length=window, targets=targets)
-
-    steps = int(train_ds.cardinality())  # batches an epoch, known for these in-memory pipelines
-    with dtype_policy(policy), strat.scope():  # model *and* optimizer inside the scope (KNOWN_ISSUES item 5)
-        model = api.get(card.name, compile=False, **hp)
-        recipes.compile_model(model, recipe, steps=steps, **compile_kwargs)
-    _print(verbose and chief, f"zoo: training {card.name} on {recipe.dataset} ({len(splits['train'])} train, "
+    splits, recipe = data.splits, cfg.recipe
+    _print(cfg.verbose and cfg.chief, f"zoo: training {cfg.card.name} on {recipe.dataset} ({len(splits['train'])} train, "
            f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
-           f"{recipe.epochs} epochs of {steps} steps; writing to {shared_dir}")
-    _print(verbose and chief, distribute.describe(strat, recipe.batch_size) + f"; dtype policy {policy}")
-
-    throughput = Throughput(len(splits["train"]) if card.task != "language-modeling" else steps * recipe.batch_size)
-    backup = AtomicBackupAndRestore(paths["backup"], csv_path=paths["csv_log"], delete_checkpoint=False,
-                                    restore_dir=shared_dir / "backup")
-    cbs = [
-        throughput,  # first: it adds examples_per_s to the logs that the others record
-        backup,
-        AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
-        keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
-    ]
-    if recipe.early_stopping_patience:
-        cbs.append(keras.callbacks.EarlyStopping(monitor=recipe.monitor, patience=recipe.early_stopping_patience,
-                                                 mode="max" if "acc" in recipe.monitor else "min"))
-    cbs.extend(callbacks or [])
-
-    meta = backup.read_metadata()
-    start_epoch = meta["epoch"] if meta else 0
-    if start_epoch:
-        _print(verbose, f"zoo: resuming from the backup of epoch {start_epoch} in {shared_dir / 'backup'}")
-    t0 = time.perf_counter()
-    # Always fit: with a finished backup it runs no epoch but restores the backed-up weights.
-    if kind == "multi_worker":
-        from zoo import multiworker
-
-        multiworker.fit(model, strat, train_ds, epochs=recipe.epochs, validation_data=val_ds, callbacks=cbs,
-                        verbose=bool(verbose) and chief)
-    else:
-        model.fit(train_ds, validation_data=val_ds, epochs=recipe.epochs, callbacks=cbs, verbose=verbose,
-                  shuffle=False)
-    wall = time.perf_counter() - t0
-
-    with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
-        model.save_weights(str(tmp))
-    best = shared_dir / BEST_WEIGHTS  # every worker loads the chief's best weights, so all evaluate the same model
-    if best.exists():
-        with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(str(best))
-    if kind == "multi_worker":
-        from zoo import multiworker
-
-        test = multiworker.evaluate(model, strat, test_ds)
-    else:
-        test = _evaluate_model(model, test_ds)
-    history = {k: [e[k] for e in backup.epoch_logs if k in e] for k in (backup.epoch_logs[-1] if backup.epoch_logs else {})
-               if k != "epoch"}
-    plot_curves(history, paths["curves"], f"{card.name} on {recipe.dataset}")
-    report = {
-        "model": card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
-        "best_epoch": _best_epoch(model_dir), "epochs": len(history.get("loss", [])),
-        "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
-        "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(hp),
-        "strategy": {"kind": kind, "replicas": strat.num_replicas_in_sync, "dtype_policy": policy, **compile_kwargs},
-        "data": {s: splits[s].provenance() for s in ("train", "test")},
-        "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
-    }
-    atomic_write_text(paths["metrics"], json.dumps(report, indent=2, default=str) + "\n")
-    _print(verbose and chief, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) +
-           f"; wrote {paths['metrics']}")
-    result = TrainResult(model, history, test, paths, wall, max(0, recipe.epochs - start_epoch))
-    if scratch is not None:
-        scratch.cleanup()
-        result.paths = {k: shared_dir / v.relative_to(model_dir) for k, v in paths.items()}
-    return result
+           f"{recipe.epochs} epochs of {data.steps} steps; writing to {cfg.shared_dir}")
+    _print(cfg.verbose and cfg.chief, distribute.describe(cfg.strategy, recipe.batch_size) +
+           f"; dtype policy {cfg.policy}")
 
 
 @contextlib.contextmanager
@@ -315,44 +447,67 @@ def with_bits_per_character(model: Any, result: dict[str, float]) -> dict[str, f
     return result
 
 
+@renamed(weights="pretrained")
 def evaluate(
     name_or_model: Any,
     *,
-    weights: bool | str | None = None,
+    pretrained: bool | str | None = None,
     split: str = "test",
     data_dir: str | os.PathLike[str] | None = None,
     source: str = "auto",
     batch_size: int | None = None,
     preset: str | None = None,
 ) -> dict[str, float]:
-    """See :func:`zoo.evaluate`."""
+    """Evaluate a model on a split of its dataset; returns the loss, the recipe's metrics and ``num_examples``.
+
+    Args:
+        name_or_model: a registered name (evaluated with its default weights, or ``pretrained``: a tag or a
+            ``.weights.h5`` path), or a model from ``zoo.get`` / ``zoo.train``. A model given is left as it
+            was: it is measured through a copy compiled with the card's loss and metrics, so its own
+            compilation (optimizer, its state, its schedule's position) is untouched.
+        pretrained: for a name, the weights (default: the default weights). ``weights=`` is its old name.
+        split: "test" (default), "validation" or "train".
+        data_dir, source: where the data comes from (default ``$ZOO_DATA_DIR``, then TFDS).
+        batch_size: of the evaluation (default 256).
+        preset: for an entry backed by keras-hub, a preset name or a local preset folder.
+    """
     from zoo import api
 
-    if isinstance(name_or_model, str):
-        card = registry.get_card(name_or_model)
-        _, tag = registry.split_name(name_or_model)
-        pretrained = weights if weights is not None else (tag or True)
-        model = api.get(name_or_model if tag and weights is None else card.name, pretrained=pretrained, compile=False,
-                        **({"preset": preset} if preset is not None else {}))
-    else:
-        model = name_or_model
-        card = registry.get_card(getattr(model, "zoo_name", None) or model.name)
-        if weights is not None:
-            raise ValueError("weights= is for a model name; load weights into your model yourself")
-    recipe = card.recipe
     if split not in zdata.SPLITS:
         raise ValueError(f"split must be one of {', '.join(zdata.SPLITS)}, got {split!r}")
+    if batch_size is not None:
+        zdata.check_batch_size(batch_size)
+    if not isinstance(name_or_model, str) and pretrained is not None:
+        raise ValueError("pretrained= is for a model name; load weights into your model yourself")
+    card = api.card_of(name_or_model)
+    _, model = api.resolve(name_or_model, pretrained=True if pretrained is None else pretrained, preset=preset)
+    if model is name_or_model:
+        model = _measuring_copy(model)
+    recipe = card.recipe
     loaded = zdata.load(recipe.dataset, split, data_dir=data_dir, source=source, validation_split=recipe.validation_split)
-    recipes.compile_model(model, recipe)
-    from zoo.models import hub
-
-    if card.task != "language-modeling":
-        window, targets = None, True
-    elif hub.is_task(model):
-        window, targets = corpus_window(card, model.preprocessor.sequence_length)
-    else:
-        window, targets = corpus_window(card, model.get_layer("tokenizer").sequence_length)
+    recipes.compile_model(model, recipes.for_fit(recipe))  # the loss and metrics; the optimizer is not used
+    window, targets = _evaluation_window(card, model)
     result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window,
                                                    targets=targets))
     result["num_examples"] = len(loaded)
     return result
+
+
+def _measuring_copy(model: Any) -> Any:
+    """A copy of the caller's model with the same weights, to compile for measuring without touching theirs."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    copy.zoo_name = getattr(model, "zoo_name", model.name)
+    return copy
+
+
+def _evaluation_window(card: ModelCard, model: Any) -> tuple[int | None, bool]:
+    from zoo.models import hub
+
+    if card.task != "language-modeling":
+        return None, True
+    if hub.is_task(model):
+        return corpus_window(card, model.preprocessor.sequence_length)
+    return corpus_window(card, model.get_layer("tokenizer").sequence_length)

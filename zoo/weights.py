@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import manifest
+from zoo.settings import home, offline  # noqa: F401 - zoo.weights.home() stays public
 from zoo._io import atomic_path, sha256_file
 from zoo.errors import WeightsError
 from zoo.manifest import WeightsInfo
@@ -26,18 +27,6 @@ from zoo.registry import ModelCard
 log = logging.getLogger("zoo")
 WEIGHTS_SUFFIX = ".weights.h5"
 DOWNLOAD_TIMEOUT_S = 30
-
-
-def home() -> Path:
-    """The zoo's cache folder: ``$ZOO_HOME``, else ``$XDG_CACHE_HOME/zoo``, else ``~/.cache/zoo``."""
-    if os.environ.get("ZOO_HOME"):
-        return Path(os.environ["ZOO_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "zoo"
-
-
-def offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
 def find(card: ModelCard, pretrained: bool | str) -> WeightsInfo:

@@ -1,6 +1,8 @@
-"""The built-in model cards, one module per family. Importing this registers them (metadata only)."""
+"""The built-in model cards, one module per family: plain data that zoo.registry registers when first asked.
 
-from zoo.cards import cnn  # noqa: F401
-from zoo.cards import text  # noqa: F401
-from zoo.cards import mlp  # noqa: F401
-from zoo.cards import hub  # noqa: F401
+The card modules import only ``zoo.schema`` (and each other's constants), never the registry: no import circle.
+"""
+
+from zoo.cards import cnn, hub, mlp, text
+
+BUILTIN_CARDS = (*cnn.CARDS, *text.CARDS, *mlp.CARDS, *hub.CARDS)

@@ -1,9 +1,14 @@
 """Cards of the CNN family (plain data: importing this module imports no TensorFlow)."""
 
-from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe, register_card
+from zoo.data.catalog import DATASETS
+from zoo.schema import InputSpec, ModelCard, OutputSpec, Recipe
 
-MNIST_CLASSES = tuple(str(d) for d in range(10))
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CARDS: list[ModelCard] = []  # this family's cards, registered by zoo.registry when first asked
+
+# Class names are the dataset catalog's (one place for each fact).
+MNIST_CLASSES = DATASETS["mnist"].class_names
+CIFAR10_CLASSES = DATASETS["cifar10"].class_names
+FASHION_MNIST_CLASSES = DATASETS["fashion_mnist"].class_names
 
 MNIST_INPUT = InputSpec(
     name="image", shape=(28, 28, 1), dtype="uint8", value_range=(0, 255), kind="image",
@@ -26,8 +31,18 @@ RESNET_CIFAR_RECIPE = Recipe(
     augmentation=("pad_crop_4", "flip_left_right"), validation_split=0.1,
 )
 
-register_card(ModelCard(
-    name="cnn_mnist", family="cnn", task="image-classification", dataset="mnist",
+# What 2 cores allow (about 5 minutes an epoch): 12 epochs, one cycle (one epoch of linear warm-up from a tenth
+# of the peak, then cosine to zero), SGD with Nesterov momentum, label smoothing 0.1, pad-4 crop and flips.
+# Keras' weight_decay is decoupled (w -= lr * wd * w each step) and not carried by momentum; the papers' L2
+# penalty of 5e-4 is, which multiplies it by 1 / (1 - momentum) = 10 in the steady state: 5e-3 here is that L2.
+RESNET20_SHORT_RECIPE = Recipe(
+    dataset="cifar10", epochs=12, batch_size=128, optimizer="sgd", learning_rate=0.1, momentum=0.9, nesterov=True,
+    weight_decay=5e-3, schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1,
+    augmentation=("pad_crop_4", "flip_left_right"), validation_split=0.1,
+)
+
+CARDS.append(ModelCard(
+    name="cnn_mnist", family="cnn", task="image-classification",
     description="Compact VGG-style convnet (three conv-BN-ReLU-pool stages, softmax) for handwritten digits; above 99% after one epoch on a CPU.",
     builder="zoo.models.cnn:cnn_mnist",
     hparams={"num_classes": 10, "input_shape": (28, 28, 1), "filters": (32, 64, 128), "dropout": 0.0},
@@ -46,21 +61,46 @@ register_card(ModelCard(
     license="Apache-2.0",
 ))
 
-register_card(ModelCard(
-    name="resnet20_cifar10", family="cnn", task="image-classification", dataset="cifar10",
+CARDS.append(ModelCard(
+    name="cnn_fashion_mnist", family="cnn", task="image-classification",
+    description="VGG-style convnet for Fashion-MNIST: cnn_mnist with two conv-BN-ReLU layers a stage and dropout "
+                "before the head.",
+    builder="zoo.models.cnn:cnn_mnist",
+    hparams={"num_classes": 10, "input_shape": (28, 28, 1), "filters": (32, 64, 128), "dropout": 0.3,
+             "convs_per_stage": 2, "model_name": "cnn_fashion_mnist"},
+    input=InputSpec(
+        name="image", shape=(28, 28, 1), dtype="uint8", value_range=(0, 255), kind="image",
+        preprocessing="grayscale, a light garment on black as in Fashion-MNIST; rescaled to [0, 1] inside the model",
+    ),
+    output=OutputSpec(name="probabilities", num_classes=10, class_names=FASHION_MNIST_CLASSES),
+    num_params=299_306,
+    # Warm restarts as cnn_mnist, three cycles of 1, 2 and 4 epochs (an epoch takes about 3 minutes on 2 cores),
+    # with flips (clothes are left-right symmetric) and label smoothing.
+    recipe=Recipe(
+        dataset="fashion_mnist", epochs=7, batch_size=128, optimizer="adam", learning_rate=2e-3,
+        schedule="cosine_restarts", cycle_epochs=1.0, cycle_mult=2.0, label_smoothing=0.1,
+        augmentation=("random_shift_2", "flip_left_right"), validation_split=0.1,
+    ),
+    reference="H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST, 2017 (the data set); the network is cnn_mnist's, "
+              "deepened",
+    license="Apache-2.0",
+))
+
+CARDS.append(ModelCard(
+    name="resnet20_cifar10", family="cnn", task="image-classification",
     description="ResNet-20 for CIFAR-10 (3 stages of 3 basic blocks, parameter-free shortcuts); the paper reports 8.75% error.",
     builder="zoo.models.cnn:resnet_cifar",
     hparams={"depth": 20, "num_classes": 10, "input_shape": (32, 32, 3), "width": 16},
     input=CIFAR_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=CIFAR10_CLASSES),
     num_params=271_098,
-    recipe=RESNET_CIFAR_RECIPE,
+    recipe=RESNET20_SHORT_RECIPE,
     reference="K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition. CVPR 2016, section 4.2",
     notes=CIFAR_NO_DATA,
 ))
 
-register_card(ModelCard(
-    name="resnet56_cifar10", family="cnn", task="image-classification", dataset="cifar10",
+CARDS.append(ModelCard(
+    name="resnet56_cifar10", family="cnn", task="image-classification",
     description="ResNet-56 for CIFAR-10 (3 stages of 9 basic blocks, parameter-free shortcuts); the paper reports 6.97% error.",
     builder="zoo.models.cnn:resnet_cifar",
     hparams={"depth": 56, "num_classes": 10, "input_shape": (32, 32, 3), "width": 16},
@@ -72,8 +112,8 @@ register_card(ModelCard(
     notes=CIFAR_NO_DATA,
 ))
 
-register_card(ModelCard(
-    name="mobilenet_v2_cifar10", family="cnn", task="image-classification", dataset="cifar10",
+CARDS.append(ModelCard(
+    name="mobilenet_v2_cifar10", family="cnn", task="image-classification",
     description="MobileNetV2 (width 0.5) adapted to 32x32 inputs: inverted residuals and depthwise convolutions for small devices.",
     builder="zoo.models.cnn:mobilenet_v2_cifar",
     hparams={"num_classes": 10, "input_shape": (32, 32, 3), "width_multiplier": 0.5, "last_channels": 1280, "dropout": 0.2},

@@ -7,14 +7,16 @@ manifest entry says zoo measured it. Parameter counts are keras-hub's, plus the 
 
 from zoo.cards.cnn import CIFAR10_CLASSES
 from zoo.cards.text import SENTIMENT
-from zoo.registry import HubPreset, InputSpec, ModelCard, OutputSpec, Recipe, register_card
+from zoo.schema import HubPreset, InputSpec, ModelCard, OutputSpec, Recipe
+
+CARDS: list[ModelCard] = []  # this family's cards, registered by zoo.registry when first asked
 
 BERT_PAPER = "J. Devlin et al. BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding. NAACL 2019"
 BERT_SMALL_MODELS = "I. Turc et al. Well-Read Students Learn Better (2019); google-research/bert README, GLUE test table"
 BERT_TRAINED_ON = "English Wikipedia + BooksCorpus (masked language modelling)"
 
-register_card(ModelCard(
-    name="bert_classifier", family="transformer", task="text-classification", dataset="imdb_reviews",
+CARDS.append(ModelCard(
+    name="bert_classifier", family="transformer", task="text-classification",
     description="keras-hub's BertTextClassifier fine-tuned from a pretrained BERT preset: raw text in, class "
                 "probabilities out.",
     builder="zoo.models.hub:bert_text_classifier",
@@ -44,8 +46,8 @@ register_card(ModelCard(
     ),
 ))
 
-register_card(ModelCard(
-    name="gpt2_lm", family="transformer", task="language-modeling", dataset="tiny_shakespeare",
+CARDS.append(ModelCard(
+    name="gpt2_lm", family="transformer", task="language-modeling",
     description="keras-hub's GPT2CausalLM from a pretrained GPT-2 preset: raw text in, next-token logits out; "
                 "generates with keras-hub's samplers.",
     builder="zoo.models.hub:gpt2_causal_lm",
@@ -75,8 +77,8 @@ register_card(ModelCard(
     ),
 ))
 
-register_card(ModelCard(
-    name="vit_classifier", family="transformer", task="image-classification", dataset="cifar10",
+CARDS.append(ModelCard(
+    name="vit_classifier", family="transformer", task="image-classification",
     description="keras-hub's ViTImageClassifier fine-tuned from a pretrained ViT preset; uint8 images in, resized "
                 "to the preset's resolution inside its preprocessor.",
     builder="zoo.models.hub:vit_image_classifier",

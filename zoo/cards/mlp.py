@@ -1,10 +1,12 @@
 """Cards of the MLP family (plain data: importing this module imports no TensorFlow)."""
 
 from zoo.cards.cnn import MNIST_CLASSES, MNIST_INPUT
-from zoo.registry import ModelCard, OutputSpec, Recipe, register_card
+from zoo.schema import ModelCard, OutputSpec, Recipe
 
-register_card(ModelCard(
-    name="mlp_mnist", family="mlp", task="image-classification", dataset="mnist",
+CARDS: list[ModelCard] = []  # this family's cards, registered by zoo.registry when first asked
+
+CARDS.append(ModelCard(
+    name="mlp_mnist", family="mlp", task="image-classification",
     description="A deep fully connected network: three Dense(1024) ReLU layers with dropout on the flattened pixels.",
     builder="zoo.models.mlp:mlp_mnist",
     hparams={"num_classes": 10, "input_shape": (28, 28, 1), "depth": 3, "width": 1024, "dropout": 0.3},

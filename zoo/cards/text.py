@@ -1,6 +1,9 @@
 """Cards of the LSTM and Transformer families (plain data: importing this module imports no TensorFlow)."""
 
-from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe, register_card
+from zoo.data.catalog import CHAR_VOCABULARY_SIZE, DATASETS
+from zoo.schema import InputSpec, ModelCard, OutputSpec, Recipe
+
+CARDS: list[ModelCard] = []  # this family's cards, registered by zoo.registry when first asked
 
 IMDB_INPUT = InputSpec(
     name="text", shape=(), dtype="string", kind="text",
@@ -11,11 +14,11 @@ CHAR_INPUT = InputSpec(
     name="text", shape=(), dtype="string", kind="text",
     preprocessing="raw text; split into ASCII code points inside the model (others become '?')",
 )
-SENTIMENT = OutputSpec(name="probabilities", num_classes=2, class_names=("negative", "positive"))
-NEXT_CHAR = OutputSpec(name="logits", num_classes=128, activation="linear")
+SENTIMENT = OutputSpec(name="probabilities", num_classes=2, class_names=DATASETS["imdb_reviews"].class_names)
+NEXT_CHAR = OutputSpec(name="logits", num_classes=CHAR_VOCABULARY_SIZE, activation="linear")
 
-register_card(ModelCard(
-    name="lstm_imdb", family="lstm", task="text-classification", dataset="imdb_reviews",
+CARDS.append(ModelCard(
+    name="lstm_imdb", family="lstm", task="text-classification",
     description="Bidirectional LSTM sentiment classifier over WordPiece tokens, raw review text in.",
     builder="zoo.models.text:lstm_imdb",
     hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 384, "embedding_dim": 96, "lstm_units": 48,
@@ -27,8 +30,8 @@ register_card(ModelCard(
               "with WordPiece tokens and max-and-mean pooling",
 ))
 
-register_card(ModelCard(
-    name="transformer_imdb", family="transformer", task="text-classification", dataset="imdb_reviews",
+CARDS.append(ModelCard(
+    name="transformer_imdb", family="transformer", task="text-classification",
     description="Transformer encoder sentiment classifier (keras-hub TokenAndPositionEmbedding + TransformerEncoder), "
                 "with hashed bigram embeddings, word dropout and head+tail truncation of long reviews.",
     builder="zoo.models.text:transformer_imdb",
@@ -46,8 +49,8 @@ register_card(ModelCard(
 LM_RECIPE = dict(dataset="tiny_shakespeare", batch_size=64, loss="sparse_categorical_crossentropy_from_logits",
                  metrics=("accuracy",), monitor="val_loss", validation_split=0.0, schedule="cosine")
 
-register_card(ModelCard(
-    name="char_lstm_shakespeare", family="lstm", task="language-modeling", dataset="tiny_shakespeare",
+CARDS.append(ModelCard(
+    name="char_lstm_shakespeare", family="lstm", task="language-modeling",
     description="Character-level LSTM language model in the manner of char-rnn: raw text in, next-character logits out.",
     builder="zoo.models.text:char_lstm_shakespeare",
     hparams={"sequence_length": 128, "embedding_dim": 64, "lstm_units": 256, "num_layers": 1, "dropout": 0.1},
@@ -56,8 +59,8 @@ register_card(ModelCard(
     reference="A. Karpathy, char-rnn (2015); The Unreasonable Effectiveness of Recurrent Neural Networks",
 ))
 
-register_card(ModelCard(
-    name="gpt_shakespeare", family="transformer", task="language-modeling", dataset="tiny_shakespeare",
+CARDS.append(ModelCard(
+    name="gpt_shakespeare", family="transformer", task="language-modeling",
     description="A small decoder-only character Transformer (keras-hub TransformerDecoder, causal attention).",
     builder="zoo.models.text:gpt_shakespeare",
     hparams={"sequence_length": 128, "embedding_dim": 128, "num_layers": 3, "num_heads": 4, "intermediate_dim": 384,
@@ -67,8 +70,8 @@ register_card(ModelCard(
     reference="A. Radford et al. 2018 (GPT); A. Karpathy, nanoGPT's shakespeare_char",
 ))
 
-register_card(ModelCard(
-    name="vit_mnist", family="transformer", task="image-classification", dataset="mnist",
+CARDS.append(ModelCard(
+    name="vit_mnist", family="transformer", task="image-classification",
     description="A Vision Transformer on MNIST: 4x4 patches, 4 pre-norm keras-hub TransformerEncoder blocks, mean pooling.",
     builder="zoo.models.vit:vit_mnist",
     hparams={"num_classes": 10, "input_shape": (28, 28, 1), "patch_size": 4, "embedding_dim": 64, "num_layers": 4,

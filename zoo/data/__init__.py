@@ -14,15 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from zoo import settings
 from zoo._io import sha256_file
-from zoo.data.catalog import DATASETS, DatasetInfo
+from zoo.data.catalog import CHAR_VOCABULARY_SIZE, DATASETS, DatasetInfo
 from zoo.errors import DataNotFoundError
 
 SOURCES = ("auto", "local", "tfds")
 SPLITS = ("train", "validation", "test")
 _SHUFFLE_SEED = 20240601  # fixed: the validation carve-out must not move with the training seed
 
-__all__ = ["DATASETS", "Split", "load", "pipeline", "local_dir", "SOURCES", "SPLITS"]
+__all__ = ["DATASETS", "Split", "load", "pipeline", "epoch_stream", "local_dir", "SOURCES", "SPLITS"]
 
 
 @dataclasses.dataclass
@@ -42,10 +43,11 @@ class Split:
         return len(self.text) if self.text is not None else len(self.labels)
 
     def file_hashes(self) -> dict[str, str]:
-        """sha256 of every local file used, for metrics.json and the weights manifest."""
+        """sha256 of every local file used, for metrics.json and the weights manifest, keyed by the file's folder
+        and name ("mnist/t10k-images-idx3-ubyte.gz"): MNIST's and Fashion-MNIST's files share their names."""
         out = {}
         for f in self.files:
-            out[f.name] = "directory (not hashed)" if f.is_dir() else sha256_file(f)
+            out[f"{f.parent.name}/{f.name}"] = "directory (not hashed)" if f.is_dir() else sha256_file(f)
         return out
 
     def provenance(self) -> dict[str, Any]:
@@ -60,21 +62,22 @@ def _info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def local_dir(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """Where local copies are looked for: ``data_dir``, else ``$ZOO_DATA_DIR``, else nowhere."""
-    root = data_dir if data_dir is not None else os.environ.get("ZOO_DATA_DIR")
-    return Path(root).expanduser() if root else None
+local_dir = settings.data_dir  # where local copies are looked for: data_dir, else $ZOO_DATA_DIR, else nowhere
 
 
 def _local_source(info: DatasetInfo, root: Path | None) -> Path | None:
     """The local copy's path if present (the dataset's sub-folder, or root itself holding the files)."""
     if root is None:
         return None
-    for base in (root / info.local_dir, root):
-        if info.name == "mnist" and (base / "train-images-idx3-ubyte.gz").exists():
+    bases = (root / info.local_dir, root)
+    if info.name == "fashion_mnist" and root.name != info.local_dir:
+        bases = (root / info.local_dir,)
+    for base in bases:  # MNIST's and Fashion-MNIST's files have the same names: only the latter's folder counts
+        if info.name in ("mnist", "fashion_mnist") and (base / "train-images-idx3-ubyte.gz").exists():
             return base
         if info.name == "cifar10":
-            for candidate in (base / "cifar-10-batches-py", base / "cifar-10-python.tar.gz"):
+            for candidate in (base / "cifar-10-batches-bin", base / "cifar-10-binary.tar.gz",
+                              base / "cifar-10-batches-py", base / "cifar-10-python.tar.gz"):
                 if candidate.exists():
                     return candidate
         if info.name == "imdb_reviews":
@@ -89,7 +92,7 @@ def _local_source(info: DatasetInfo, root: Path | None) -> Path | None:
 def _read_local(info: DatasetInfo, path: Path, published: str) -> Split:
     from zoo.data import sources
 
-    if info.name == "mnist":
+    if info.name in ("mnist", "fashion_mnist"):
         x, y, files = sources.read_mnist(path, published)
     elif info.name == "cifar10":
         x, y, files = sources.read_cifar10(path, published)
@@ -102,7 +105,7 @@ def _read_local(info: DatasetInfo, path: Path, published: str) -> Split:
 
 
 def _read_tfds(info: DatasetInfo, published: str, tfds_data_dir: str | None, looked: str) -> Split:
-    if os.environ.get("ZOO_OFFLINE") == "1":
+    if settings.offline():
         raise DataNotFoundError(f"{info.name}: no local copy ({looked}) and ZOO_OFFLINE=1 forbids a TFDS download; {_how(info)}")
     from zoo.data import sources
 
@@ -149,7 +152,7 @@ def load(
     """Load one split of one dataset into memory.
 
     Args:
-        name: "mnist", "cifar10", "imdb_reviews" or "tiny_shakespeare".
+        name: "mnist", "fashion_mnist", "cifar10", "imdb_reviews" or "tiny_shakespeare".
         split: "train", "validation" or "test". Where the publisher has no validation split, "validation" is a
             fixed, shuffled ``validation_split`` fraction of train and "train" is the rest (``validation_split=0``
             gives the whole train split).
@@ -203,7 +206,6 @@ def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:
     return dataclasses.replace(whole, split=split, text=whole.text[lo:hi])
 
 
-CHAR_VOCABULARY_SIZE = 128  # the character models' ASCII code points; others become "?"
 
 
 def corpus_examples(split: Split, sequence_length: int, *, training: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -226,6 +228,36 @@ def corpus_examples(split: Split, sequence_length: int, *, training: bool) -> tu
     return inputs, targets
 
 
+def _examples(split: Split, sequence_length: int | None, training: bool) -> tuple[Any, np.ndarray]:
+    """(features, labels) of an in-memory split, texts as a ``tf.string`` tensor of variable-length strings
+    (never a fixed-width ``<U`` array: 30 MB of reviews would become 1.2 GB)."""
+    import tensorflow as tf
+
+    if split.labels is None:
+        if sequence_length is None:
+            raise ValueError(f"{split.dataset} is a corpus: give sequence_length (the language model's window)")
+        features, labels = corpus_examples(split, sequence_length, training=training)
+    else:
+        features, labels = split.features, split.labels
+    if features.dtype == object:
+        features = tf.constant(features.tolist(), dtype=tf.string)
+    return features, labels
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def _finish(ds: Any) -> Any:
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
 def pipeline(
     split: Split,
     *,
@@ -237,36 +269,80 @@ def pipeline(
     sequence_length: int | None = None,
     targets: bool = True,
 ) -> Any:
-    """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split.
+    """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split, for ``model.fit`` and
+    ``model.evaluate``.
 
     A corpus gives windows of ``sequence_length`` characters and the code points that follow each; with
     ``targets=False`` the windows alone (a keras-hub causal LM's preprocessor makes its own targets).
 
-    Training: a seeded shuffle of the whole split, reshuffled each epoch (deterministic under ``seed``), then
-    the recipe's augmentation, vectorised over each batch. Always: batches of the *global* ``batch_size`` and
-    ``prefetch(AUTOTUNE)``. The arrays are in memory, so no ``cache()`` is needed.
+    Training: a seeded shuffle of the whole split, reshuffled each time the dataset is iterated, then the
+    recipe's augmentation, vectorised over each batch. (``zoo.train`` uses :func:`epoch_stream` instead, whose
+    epochs depend on the epoch's number, not on how many came before in the process.) Always: batches of the
+    *global* ``batch_size`` and ``prefetch(AUTOTUNE)``. The arrays are in memory, so no ``cache()`` is needed.
     """
     import tensorflow as tf
 
     from zoo.data import augment
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_batch_size(batch_size)
     augment.check(augmentation)
-    if split.labels is None:
-        if sequence_length is None:
-            raise ValueError(f"{split.dataset} is a corpus: give sequence_length (the language model's window)")
-        features, labels = corpus_examples(split, sequence_length, training=training)
-    else:
-        features, labels = split.features, split.labels
-    if features.dtype == object:
-        features = features.astype(str)
+    features, labels = _examples(split, sequence_length, training)
     ds = tf.data.Dataset.from_tensor_slices((features, labels) if targets else features)
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if training:
         ds = augment.attach(ds, augmentation, seed=seed)
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return _finish(ds)
+
+
+def epoch_stream(
+    split: Split,
+    *,
+    batch_size: int,
+    epochs: int,
+    first_epoch: int = 0,
+    seed: int = 0,
+    augmentation: tuple[str, ...] = (),
+    drop_remainder: bool = False,
+    sequence_length: int | None = None,
+    targets: bool = True,
+) -> tuple[Any, int]:
+    """The training batches of epochs ``first_epoch`` .. ``epochs - 1``, one after the other, and the number of
+    batches an epoch (for ``fit(steps_per_epoch=...)``).
+
+    Epoch ``e``'s order and augmentation are a function of ``(seed, e)`` alone: a run killed after epoch 3 and
+    resumed from its backup (``first_epoch=3``) sees exactly the batches the run never killed saw, and ends
+    with the same weights. (Keras' ``fit`` under a strategy draws a batch to build the model, then starts a
+    fresh iterator: the stream is trained on from its first batch.)
+    """
+    import tensorflow as tf
+
+    from zoo.data import augment
+
+    check_batch_size(batch_size)
+    features, labels = _examples(split, sequence_length, True)
+    count = len(labels)
+    steps = count // batch_size if drop_remainder else -(-count // batch_size)
+    if steps < 1:
+        raise ValueError(f"{count} training examples make no batch of {batch_size} (drop_remainder)")
+    x, y = tf.constant(features), tf.constant(labels)
+    apply = augment.make(augmentation, seed=seed) if augmentation else None
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+        def gather(step, indices):
+            xb, yb = tf.gather(x, indices), tf.gather(y, indices)
+            if apply is not None:
+                xb, yb = apply(xb, yb, tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step]))
+            return (xb, yb) if targets else xb
+
+        return batches.enumerate().map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    # A finished run's stream still holds its last epoch: fit draws a batch to build the model before the backup
+    # tells it that no epoch is left.
+    ds = tf.data.Dataset.range(min(first_epoch, epochs - 1), epochs).flat_map(one_epoch)
+    return _finish(ds), steps

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 
+CHAR_VOCABULARY_SIZE = 128  # the character models' vocabulary: ASCII code points; others become "?"
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     name: str  # the zoo's name, also the TFDS name
@@ -29,8 +32,18 @@ DATASETS: dict[str, DatasetInfo] = {
             class_names=tuple(str(d) for d in range(10)),
         ),
         DatasetInfo(
+            name="fashion_mnist", tfds_name="fashion_mnist", kind="image", splits={"train": 60_000, "test": 10_000},
+            local_layout="fashion_mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz (the original IDX files)",
+            local_dir="fashion_mnist", license="MIT",
+            citation="H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for Benchmarking "
+                     "Machine Learning Algorithms. Zalando Research, 2017.",
+            class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot"),
+        ),
+        DatasetInfo(
             name="cifar10", tfds_name="cifar10", kind="image", splits={"train": 50_000, "test": 10_000},
-            local_layout="cifar10/cifar-10-batches-py/ or cifar10/cifar-10-python.tar.gz (the original Python pickles)",
+            local_layout="cifar10/cifar-10-binary.tar.gz or cifar10/cifar-10-batches-bin/ (the binary version), or "
+                         "cifar10/cifar-10-python.tar.gz or cifar10/cifar-10-batches-py/ (the python version)",
             local_dir="cifar10", license="MIT-style (A. Krizhevsky)",
             citation="A. Krizhevsky. Learning Multiple Layers of Features from Tiny Images. 2009.",
             class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),

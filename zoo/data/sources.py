@@ -103,24 +103,58 @@ def _cifar_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
 CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
+# The binary version: records of one label byte and 3,072 pixel bytes (1,024 red, green, blue; row-major 32x32).
+CIFAR_BINARY_BATCHES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+_CIFAR_RECORD = 1 + 3 * 32 * 32
+_CIFAR_RECORDS_PER_FILE = 10_000
+
+
+def _cifar_binary_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    if not raw or len(raw) % _CIFAR_RECORD:
+        raise DataFormatError(f"{where}: {len(raw)} bytes is not a whole number of CIFAR-10 records of "
+                              f"{_CIFAR_RECORD} bytes; the file is truncated or not a CIFAR-10 binary batch")
+    records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int32)
+    if labels.max() > 9:
+        raise DataFormatError(f"{where}: label {int(labels.max())} found where CIFAR-10 has labels 0-9; "
+                              "not a CIFAR-10 binary batch (CIFAR-100's has two label bytes)")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+def _read_bounded(fileobj: Any, limit: int, where: str) -> bytes:
+    """At most ``limit`` bytes of a member (what its format allows): a larger one is refused unread."""
+    raw = fileobj.read(limit + 1)
+    if len(raw) > limit:
+        raise DataFormatError(f"{where}: larger than the {limit:,} bytes its format allows; not a CIFAR-10 batch")
+    return raw
+
+
 def read_cifar10(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
-    """``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz`` (as published by A. Krizhevsky)."""
+    """The python version (``cifar-10-batches-py/`` or ``cifar-10-python.tar.gz``) or the binary version
+    (``cifar-10-batches-bin/`` or ``cifar-10-binary.tar.gz``), as published by A. Krizhevsky."""
+    binary = "bin" in source.name or "binary" in source.name
+    names = (CIFAR_BINARY_BATCHES if binary else CIFAR_BATCHES)[split]
+    parse = _cifar_binary_batch if binary else _cifar_batch
+    limit = _CIFAR_RECORD * _CIFAR_RECORDS_PER_FILE if binary else 64 * 2**20
     parts = []
     if source.is_dir():
-        files = [source / name for name in CIFAR_BATCHES[split]]
+        files = [source / name for name in names]
         for f in files:
             if not f.exists():
-                raise DataFormatError(f"{source}: missing {f.name}; expected {', '.join(CIFAR_BATCHES[split])}")
-            parts.append(_cifar_batch(f.read_bytes(), str(f)))
+                raise DataFormatError(f"{source}: missing {f.name}; expected {', '.join(names)}")
+            with open(f, "rb") as fh:
+                parts.append(parse(_read_bounded(fh, limit, str(f)), str(f)))
     else:
         files = [source]
         try:
             with tarfile.open(source, "r:*") as tar:
                 members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-                for name in CIFAR_BATCHES[split]:
+                for name in names:
                     if name not in members:
                         raise DataFormatError(f"{source}: the archive has no {name}")
-                    parts.append(_cifar_batch(tar.extractfile(members[name]).read(), f"{source}:{name}"))
+                    where = f"{source}:{name}"
+                    parts.append(parse(_read_bounded(tar.extractfile(members[name]), limit, where), where))
         except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
             raise DataFormatError(f"{source}: cannot be read as a tar archive ({e}); it is corrupt or truncated") from e
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), files

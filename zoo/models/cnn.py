@@ -36,6 +36,8 @@ def cnn_mnist(
     input_shape: Sequence[int] = (28, 28, 1),
     filters: Sequence[int] = (32, 64, 128),
     dropout: float = 0.0,
+    convs_per_stage: int = 1,
+    model_name: str = "cnn_mnist",
 ) -> keras.Model:
     """A compact VGG-style convnet for 28x28 digits: quick on a CPU, above 99.4% on MNIST.
 
@@ -48,6 +50,8 @@ def cnn_mnist(
         input_shape: (height, width, channels) of the uint8 input; at least 8x8.
         filters: widths of the three stages.
         dropout: dropout rate before the head, in [0, 1).
+        convs_per_stage: 3x3 conv + BN + ReLU layers before each pooling (1 for MNIST; 2 for Fashion-MNIST).
+        model_name: the Keras model's name.
 
     Returns:
         A functional model taking ``image`` (uint8, 0..255) and answering ``probabilities``.
@@ -56,17 +60,19 @@ def cnn_mnist(
     shape = check_image_shape(input_shape, min_side=8)
     filters = check_ints("filters", filters, length=3)
     dropout = check_float("dropout", dropout)
+    convs_per_stage = check_int("convs_per_stage", convs_per_stage, minimum=1)
 
     inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     for stage, width in enumerate(filters, start=1):
-        x = _conv_bn_relu(x, width, name=f"stage{stage}")
+        for conv in range(convs_per_stage):  # the first keeps the names of the one-conv (MNIST) weights
+            x = _conv_bn_relu(x, width, name=f"stage{stage}" + (f"_{conv + 1}" if conv else ""))
         x = layers.MaxPooling2D(name=f"pool{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = softmax_head(x, num_classes)
-    return keras.Model(inputs, outputs, name="cnn_mnist")
+    return keras.Model(inputs, outputs, name=model_name)
 
 
 # --- ResNets for CIFAR (He et al. 2016, section 4.2) -------------------------------------------------------

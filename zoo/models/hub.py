@@ -17,15 +17,12 @@ from typing import Any
 import keras
 import keras_hub
 
+from zoo import settings
 from zoo.errors import WeightsError
 from zoo.models._common import check_float, check_int
 
 log = logging.getLogger("zoo")
 PRESET_FILES = ("config.json", "metadata.json")
-
-
-def _offline() -> bool:
-    return os.environ.get("ZOO_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
 def _cached_kaggle_copy(name: str) -> str | None:
@@ -69,7 +66,7 @@ def resolve_preset(preset: Any, task_cls: type) -> str:
     if preset not in task_cls.presets:
         raise ValueError(f"unknown preset {preset!r} for {task_cls.__name__}; known: {', '.join(known)}, "
                          f"or a local preset folder")
-    if _offline():
+    if settings.offline():
         cached = _cached_kaggle_copy(preset)
         if cached is None:
             raise WeightsError(

@@ -18,6 +18,7 @@ import keras_hub
 import numpy as np
 from keras import layers
 
+from zoo.data.catalog import CHAR_VOCABULARY_SIZE
 from zoo.models._common import check_float, check_int, check_transformer, softmax_head
 
 # keras-hub's PositionEmbedding (inside TokenAndPositionEmbedding, whose own mask is kept) warns on every call
@@ -28,7 +29,6 @@ warnings.filterwarnings("ignore", message=r"Layer 'position_embedding' .* does n
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 IMDB_VOCABULARY = ASSETS / "imdb_wordpiece_16k.txt"
 LM_HEAD = "logits"
-CHAR_VOCABULARY_SIZE = 128  # ASCII code points; others map to the replacement character
 
 
 def _vocabulary(vocabulary: str | Sequence[str] | None) -> list[str] | str:
