@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[tf,test]"
 	touch $@
 
-.PHONY: setup train test benchmark
+.PHONY: setup train test test-fast benchmark
 setup: $(VENV)/.installed
 
 train: setup
@@ -21,6 +21,9 @@ train: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not slow"
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/run_all.py

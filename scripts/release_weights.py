@@ -69,6 +69,15 @@ def _report_of_release(name: str, tag: str) -> tuple[dict, Path]:
     return report, zoo.weights.fetch(info)
 
 
+def _selection(report: dict, configurations_tried: int) -> dict:
+    """How the run chose its weights: the best epoch on the validation split carved from train."""
+    recipe = report["recipe"]
+    carved = recipe.get("validation_split")
+    split = f"validation ({carved:.0%} of the training split, carved with a fixed seed)" if carved else "validation"
+    return {"split": split, "monitor": recipe.get("monitor", "val_accuracy"), "epoch": report.get("best_epoch"),
+            "configurations_tried": configurations_tried}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -78,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--from-release", metavar="TAG", help="a weight set of this model already in the manifest")
     parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
     parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
+    parser.add_argument("--configurations-tried", type=int, default=1,
+                        help="how many configurations (architectures, recipes) were compared on validation before "
+                             "this one (recorded in the manifest; see docs/EXPERIMENTS.md)")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="store the values as float16 to halve the file (the metrics are measured on it as stored)")
     args = parser.parse_args(argv)
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = manifest.BUNDLE_DIR / file_name
     os.replace(staging, shipped)
 
-    metrics = zoo.evaluate(card.name, weights=str(shipped), split="test", data_dir=args.data_dir)
+    metrics = zoo.evaluate(card.name, pretrained=str(shipped), split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
     shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False)
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
@@ -131,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
         recipe={k: report["recipe"][k] for k in ("epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                                                  "warmup_epochs", "augmentation", "validation_split", "seed")
+                + tuple(k for k in ("momentum", "nesterov", "weight_decay", "label_smoothing")
+                        if report["recipe"].get(k) and report["recipe"].get("optimizer") in ("sgd", "adamw", "adam")
+                        and (k not in ("momentum", "nesterov") or report["recipe"]["optimizer"] == "sgd"))
                 + (("cycle_epochs", "cycle_mult") if report["recipe"]["schedule"] == "cosine_restarts" else ())},
         versions={**report["versions"], "python": platform.python_version()},
         date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
@@ -141,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                    "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
                    "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                    **({"sample": sample_how} if sample else {})},
-        sample=sample, storage=args.storage,
+        sample=sample, storage=args.storage, selection=_selection(report, args.configurations_tried),
     )
     manifest.write_entry(info)
     for old in manifest.BUNDLE_DIR.glob(f"{card.name}-{args.tag}-*.weights.h5"):

@@ -63,11 +63,9 @@ def test_every_cli_option_is_a_library_parameter_of_the_same_name():
 
 def test_the_cli_passes_what_it_parsed_and_leaves_library_defaults_alone():
     parser = cli.build_parser()
-    args = parser.parse_args(["train", "cnn_mnist", "--epochs", "2", "--no-resume", "--data", "mnist",
-                              "--weight-decay", "1"] if False else ["train", "cnn_mnist", "--epochs", "2",
-                                                                     "--no-resume", "--data", "mnist"])
+    args = parser.parse_args(["train", "cnn_mnist", "--epochs", "2", "--no-resume", "--data", "mnist"])
     kwargs = cli.library_kwargs(args, zoo.train)
-    assert kwargs == {"name": "cnn_mnist", "epochs": 2, "resume": False, "dataset": "mnist", "verbose": 1,
+    assert kwargs == {"name": "cnn_mnist", "epochs": 2, "resume": False, "data": "mnist", "verbose": 1,
                       "strategy": "auto"}
     args = parser.parse_args(["evaluate", "cnn_mnist", "--weights", "mnist_v2"])  # the old spelling, same option
     assert cli.library_kwargs(args, zoo.evaluate) == {"name_or_model": "cnn_mnist", "pretrained": "mnist_v2",

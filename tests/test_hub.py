@@ -124,7 +124,7 @@ def test_bert_takes_raw_strings_and_answers_probabilities(bert_preset):
 
 def test_a_short_fine_tune_through_zoo_train_lowers_the_loss(bert_preset, tmp_path):
     root = write_imdb(tmp_path / "data", n_train=40, n_test=10)
-    result = zoo.train("bert_classifier", preset=str(bert_preset), dataset="imdb_reviews", data_dir=root,
+    result = zoo.train("bert_classifier", preset=str(bert_preset), data="imdb_reviews", data_dir=root,
                        model_dir=tmp_path / "run", epochs=4, batch_size=8, learning_rate=3e-3, verbose=0)
     assert result.history["loss"][-1] < result.history["loss"][0]
     assert set(result.test_metrics) >= {"loss", "accuracy"}
@@ -132,7 +132,7 @@ def test_a_short_fine_tune_through_zoo_train_lowers_the_loss(bert_preset, tmp_pa
     # the fine-tuned weights load back into the entry (a path: weights only, built from the preset's config)
     again = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=str(result.paths["best_weights"]))
     np.testing.assert_allclose(again.predict(TEXTS, verbose=0), result.model.predict(TEXTS, verbose=0), atol=1e-5)
-    metrics = zoo.evaluate("bert_classifier", preset=str(bert_preset), weights=str(result.paths["best_weights"]),
+    metrics = zoo.evaluate("bert_classifier", preset=str(bert_preset), pretrained=str(result.paths["best_weights"]),
                            data_dir=root)
     assert metrics["accuracy"] == pytest.approx(result.test_metrics["accuracy"], abs=1e-6)
 
@@ -260,7 +260,7 @@ def test_bad_presets_get_clear_errors(tmp_path, bert_preset, gpt2_preset):
 
 def test_training_on_a_dataset_of_another_kind_is_refused(bert_preset):
     with pytest.raises(ValueError, match="cannot train on mnist.*imdb_reviews"):
-        zoo.train("bert_classifier", preset=str(bert_preset), dataset="mnist", epochs=1)
+        zoo.train("bert_classifier", preset=str(bert_preset), data="mnist", epochs=1)
     done = run_cli("train", "bert_classifier", "--data", "cifar100", "--preset", str(bert_preset))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == ("zoo: error: unknown dataset 'cifar100'; bert_classifier can "

@@ -72,6 +72,8 @@ def get(
     compile: bool = True,
     weights_sha256: str | None = None,
     strategy: Any = None,
+    include_top: bool = True,
+    pooling: str | None = None,
     **hparams: Any,
 ) -> Any:
     """Build a registered model, compiled with its recipe, optionally with pretrained weights.
@@ -84,11 +86,17 @@ def get(
         num_classes: the size of the classification head. With pretrained weights of another size, the body
             is loaded and a fresh head is built.
         input_shape: the input shape without the batch dimension.
-        compile: compile with the card's recipe (optimizer and schedule, loss, metrics), so that
-            ``zoo.get(name).fit(x, y)`` works at once.
+        compile: compile with the card's optimizer (at a constant learning rate, the recipe's peak: a
+            schedule needs the steps of your fit; ``zoo.train`` follows the recipe's schedule), loss and
+            metrics, so that ``zoo.get(name).fit(x, y)`` works at once.
         weights_sha256: with ``pretrained=path``, the file's expected sha256.
         strategy: a ``tf.distribute.Strategy`` or a name for ``zoo.distribute.get_strategy`` ("mirrored",
             "tpu", ...): the model is built, its weights loaded and it is compiled inside the strategy's scope.
+        include_top: False for the body without its classification head, as in keras.applications: an image
+            model up to its last feature map (its shape is ``zoo.info(name).feature_shape``), a text classifier
+            up to its pooled representation; not compiled (it has no loss). Its weights are the pretrained
+            model's own.
+        pooling: with ``include_top=False``, "avg" or "max" over the feature map's positions, or None (the map).
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:
@@ -101,7 +109,8 @@ def get(
 
         with distribute.resolve(strategy).scope():  # model *and* optimizer record the strategy (KNOWN_ISSUES 5)
             return get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape,
-                       compile=compile, weights_sha256=weights_sha256, **hparams)
+                       compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
+                       **hparams)
     card = registry.get_card(name)
     _, tag = registry.split_name(name)
     if tag is not None:
@@ -113,47 +122,102 @@ def get(
             if key not in card.hparams:
                 raise ValueError(f"{card.name} does not take {key}; allowed: {', '.join(card.hparams)}")
             hparams[key] = tuple(value) if key == "input_shape" else value
-    hp = resolve_hparams(card, hparams)
+    model = _build_with_weights(card, resolve_hparams(card, hparams), pretrained, weights_sha256)
+    if not include_top:
+        return _body(card, model, pooling)
+    if pooling is not None:
+        raise ValueError("pooling= applies with include_top=False (the body without its head)")
+    if compile:  # a constant rate at the recipe's peak: a schedule needs the steps of the user's own fit
+        recipes.compile_model(model, recipes.for_fit(card.recipe))
+    return model
 
+
+def _body(card: ModelCard, model: Any, pooling: str | None) -> Any:
+    from zoo.models.features import without_top
+
+    if card.presets or card.task == "language-modeling":
+        raise ValueError(f"include_top=False is for zoo's classifiers; {card.name} is "
+                         + ("a keras-hub task: its body is model.backbone" if card.presets else "a language model"))
+    body = without_top(model, pooling=pooling, head=card.output.name, spatial=card.input.kind == "image")
+    body.zoo_name = card.name
+    return body
+
+
+def _build_with_weights(card: ModelCard, hp: dict[str, Any], pretrained: bool | str | None,
+                        weights_sha256: str | None) -> Any:
+    """The model of ``hp`` with the weights ``pretrained`` names: none, a file of the user's, a keras-hub
+    preset's, or a manifest weight set (its vocabulary, input shape and hyper-parameters checked)."""
     if pretrained is False or pretrained is None:
         if weights_sha256 is not None:
             raise ValueError("weights_sha256 is only meaningful with pretrained='path/to/file.weights.h5'")
-        model = build(card, hp)
-    elif weights.is_path(pretrained):
+        return build(card, hp)
+    if weights.is_path(pretrained):
         path = weights.local_file(pretrained, weights_sha256)
+        names = run_class_names(card, path)
+        if names is not None and "num_classes" in card.hparams:
+            hp = {**hp, "num_classes": len(names)}
         model = build(card, hp)
         weights.load_into(model, path)
-    elif card.presets and (pretrained is True and not card.weights):
-        model = build(card, hp, preset_weights=True)  # the keras-hub preset's weights (hp["preset"])
-    elif pretrained is True or isinstance(pretrained, str):
-        info = weights.find(card, pretrained)
-        hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
-        _check_input_shape(card, info, hp)
-        trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items()
-                               if k not in ("num_classes", "input_shape", *info.assets)}}
-        if any(hp.get(k) != trained_hp[k] for k in trained_hp):
-            changed = sorted(k for k in trained_hp if hp.get(k) != trained_hp[k])
-            raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained_hp[k]!r}' for k in changed)}; "
-                             f"these cannot change with pretrained weights")
-        path = weights.fetch(info)
-        trained_classes = info.hparams.get("num_classes", card.hparams.get("num_classes"))
-        if "num_classes" in hp and hp["num_classes"] != trained_classes:
-            source = build(card, {**hp, "num_classes": trained_classes})
-            weights.load_into(source, path)
-            model = build(card, hp)
-            _transfer_body(source, model, card.output.name)
-            log.warning(
-                "zoo: %s: loaded the body of %s (%d classes); the head '%s' is new, with %d classes",
-                card.name, info.full_name, trained_classes, card.output.name, hp["num_classes"],
-            )
-        else:
-            model = build(card, hp)
-            weights.load_into(model, path)
-    else:
-        raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
+        if names is not None:
+            model.zoo_class_names = names
+        return model
+    if card.presets and (pretrained is True and not card.weights):
+        return build(card, hp, preset_weights=True)  # the keras-hub preset's weights (hp["preset"])
+    if pretrained is True or isinstance(pretrained, str):
+        return _build_release(card, hp, weights.find(card, pretrained))
+    raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
 
-    if compile:  # a constant rate at the recipe's peak: a schedule needs the steps of the user's own fit
-        recipes.compile_model(model, recipes.for_fit(card.recipe))
+
+def run_class_names(card: ModelCard, weights_path: Any) -> tuple[str, ...] | None:
+    """The class names of a run trained on a folder of the user's (``class_names.json`` beside its weights)."""
+    import json
+    from pathlib import Path
+
+    from zoo.training import CLASS_NAMES
+
+    sidecar = Path(weights_path).parent / CLASS_NAMES
+    if not sidecar.is_file():
+        return None
+    try:
+        record = json.loads(sidecar.read_text())
+        names = tuple(str(n) for n in record["class_names"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{sidecar}: not a class-names record of a zoo run ({e})") from e
+    if record.get("model") != card.name:
+        raise WeightsError(f"{weights_path} comes from a run of {record.get('model')!r}, not {card.name}")
+    return names
+
+
+def class_names(card: ModelCard | None, model: Any) -> tuple[str, ...]:
+    """The names of a classifier's classes: a folder-trained model's own, else its card's."""
+    own = getattr(model, "zoo_class_names", None)
+    if own:
+        return tuple(own)
+    return tuple(card.output.class_names) if card is not None else ()
+
+
+def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo) -> Any:
+    """A model with a manifest weight set; with another ``num_classes``, its body and a fresh head."""
+    hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
+    _check_input_shape(card, info, hp)
+    trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items()
+                           if k not in ("num_classes", "input_shape", *info.assets)}}
+    changed = sorted(k for k in trained_hp if hp.get(k) != trained_hp[k])
+    if changed:
+        raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained_hp[k]!r}' for k in changed)}; "
+                         f"these cannot change with pretrained weights")
+    path = weights.fetch(info)
+    trained_classes = info.hparams.get("num_classes", card.hparams.get("num_classes"))
+    if "num_classes" not in hp or hp["num_classes"] == trained_classes:
+        model = build(card, hp)
+        weights.load_into(model, path)
+        return model
+    source = build(card, {**hp, "num_classes": trained_classes})
+    weights.load_into(source, path)
+    model = build(card, hp)
+    _transfer_body(source, model, card.output.name)
+    log.warning("zoo: %s: loaded the body of %s (%d classes); the head '%s' is new, with %d classes",
+                card.name, info.full_name, trained_classes, card.output.name, hp["num_classes"])
     return model
 
 

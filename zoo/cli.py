@@ -201,8 +201,11 @@ def _add_train(sub: Any) -> None:
                    help="default: bfloat16 on TPU, off elsewhere")
     p.add_argument("--jit-compile", action="store_const", const=True, help="compile the step with XLA")
     p.add_argument("--steps-per-execution", type=_positive_int)
-    p.add_argument("--data", dest="dataset", metavar="DATASET",
-                   help="train on another zoo dataset of the kind the model takes (e.g. imdb_reviews)")
+    p.add_argument("--data", metavar="DATASET|DIR",
+                   help="train on another zoo dataset of the kind the model takes (e.g. imdb_reviews), or on a "
+                        "folder of your own with one subfolder per class (fine-tunes the pretrained weights)")
+    p.add_argument("--pretrained", "--weights", dest="pretrained", metavar="TAG|PATH",
+                   help="the weights to start from (default: the default weights when --data is given)")
     p.set_defaults(func=cmd_train)
 
 

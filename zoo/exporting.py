@@ -40,8 +40,9 @@ def _undistributed(model: Any) -> Any:
         raise ExportError("call zoo.export outside `strategy.scope()`: the exported copy must be built without it")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    if hasattr(model, "zoo_name"):
-        copy.zoo_name = model.zoo_name
+    for attr in ("zoo_name", "zoo_class_names"):
+        if hasattr(model, attr):
+            setattr(copy, attr, getattr(model, attr))
     return copy
 
 
@@ -64,7 +65,10 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
     import tensorflow as tf
 
     name, shape, dtype = input_spec(model, card)
-    class_names = tf.constant(list(card.output.class_names)) if card is not None and card.output.class_names else None
+    from zoo import api
+
+    names = api.class_names(card, model)  # a folder-trained model answers with its folder's class names
+    class_names = tf.constant(list(names)) if names else None
     classifier = card is None or card.task.endswith("classification")
 
     from zoo.models import hub
@@ -88,6 +92,9 @@ def _card_json(model: Any, card: ModelCard | None) -> str:
     from zoo.training import versions
 
     data = card.to_dict() if card is not None else {"name": model.name}
+    if getattr(model, "zoo_class_names", None):  # trained on a folder of the user's: its classes, not the card's
+        data["output"] = {**data.get("output", {}), "class_names": list(model.zoo_class_names),
+                          "num_classes": len(model.zoo_class_names)}
     data["exported_with"] = versions()
     if card is not None and card.input.kind == "text":
         data["serving_requires"] = ("the TensorFlow Text ops (import tensorflow_text before tf.saved_model.load; "

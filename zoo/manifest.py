@@ -47,6 +47,9 @@ class WeightsInfo:
     # How the file stores the values: "float32", or "float16" (halved on disk; loaded into float32 variables,
     # the metrics measured on the file as stored).
     storage: str = "float32"
+    # How the weights were chosen: the split that chose the epoch (never the test split), what it watched, and
+    # how many configurations (architectures, recipes) were tried before this one was released.
+    selection: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -74,6 +77,9 @@ class WeightsInfo:
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",
                 f"  licences     weights {self.license}; data {self.data_license}",
             ]
+            + ([f"  chosen on    {self.selection.get('split')} ({self.selection.get('monitor')}, epoch "
+                f"{self.selection.get('epoch')}); {self.selection.get('configurations_tried')} configuration(s) "
+                f"tried; the test split measured once, on this file"] if self.selection else [])
             + ([f"  sample       {line}" if i == 0 else f"               {line}"
                 for i, line in enumerate(self.sample.splitlines())] if self.sample else [])
         )

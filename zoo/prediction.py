@@ -15,8 +15,9 @@ from zoo.registry import ModelCard
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
 
 
-def read_image(path: str | os.PathLike[str], card: ModelCard) -> np.ndarray:
-    """One image file as the model's input: (H, W, C) uint8, grayscale or RGB as the card's input spec says.
+def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, int]) -> np.ndarray:
+    """One image file as the model's input: (H, W, C) uint8, grayscale or RGB as the card's input spec (or the
+    shape given) says.
 
     PNG/JPEG/BMP/GIF are read with Pillow, converted to the card's channels and resized (bilinear) to its
     height and width. An NPY file holds one image, (H, W) or (H, W, C), uint8 (or integer values in 0..255).
@@ -24,7 +25,7 @@ def read_image(path: str | os.PathLike[str], card: ModelCard) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    height, width, channels = card.input.shape
+    height, width, channels = card if isinstance(card, tuple) else card.input.shape
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -96,7 +97,7 @@ def predict(
     if card.input.kind == "image" and batch.shape[1:] != tuple(card.input.shape):
         raise InputError(f"inputs of shape {batch.shape[1:]}; {card.name} takes {tuple(card.input.shape)}")
     probabilities = np.asarray(model.predict(batch, verbose=0))
-    names = card.output.class_names or tuple(str(i) for i in range(card.output.num_classes))
+    names = api.class_names(card, model) or tuple(str(i) for i in range(probabilities.shape[1]))
     k = min(top_k, probabilities.shape[1])
     results = []
     for label, probs in zip(labels, probabilities):

@@ -118,6 +118,9 @@ class ModelCard:
     notes: str = ""
     # Entries backed by keras-hub: the presets the builder's ``preset`` takes, the default first.
     presets: tuple[HubPreset, ...] = ()
+    # What ``zoo.get(name, include_top=False)`` answers, without the batch dimension (pooling="avg" or "max"
+    # keeps the last entry): the body's last feature map, or its pooled vector. Empty where there is no body.
+    feature_shape: tuple[int | None, ...] = ()
     # The dataset is the recipe's (one fact, one place); given here, it must agree. Kept as a field so that
     # cards written with dataset= go on working.
     dataset: str = ""
@@ -184,6 +187,8 @@ class ModelCard:
             f"  input        '{i.name}': {shape} {i.dtype}{rng}" + (f"; {i.preprocessing}" if i.preprocessing else ""),
             f"  output       '{o.name}': {o.activation} over {classes}",
             f"  parameters   {self.num_params:,}",
+            *([f"  features     {'x'.join(str(d) for d in self.feature_shape)} (include_top=False)"]
+              if self.feature_shape else []),
             f"  reference    {self.reference}",
             f"  licence      {self.license}",
             f"  hparams      {', '.join(f'{k}={v!r}' for k, v in self.hparams.items())}",

@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import datetime
 import json
+import logging
 import math
 import os
 import platform
@@ -27,7 +28,9 @@ from zoo._io import atomic_path, atomic_write_text, remove_leftovers
 from zoo._compat import renamed
 from zoo.registry import ModelCard, Recipe
 
+log = logging.getLogger("zoo")
 BEST_WEIGHTS = "best.weights.h5"
+CLASS_NAMES = "class_names.json"  # beside a run's weights: the classes of the data it was trained on
 FINAL_WEIGHTS = "final.weights.h5"
 
 
@@ -60,8 +63,15 @@ def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
 DATASET_KINDS = {"image-classification": "image", "text-classification": "text", "language-modeling": "corpus"}
 
 
-def check_dataset(card: ModelCard, dataset: str | None) -> str | None:
-    """A dataset to train ``card``'s model on instead of its own: known, and of the kind its task takes."""
+def check_dataset(card: ModelCard, dataset: str | os.PathLike[str] | None) -> str | None:
+    """A dataset to train ``card``'s model on instead of its own: a zoo dataset of the kind its task takes, or
+    a folder of the user's (one subfolder per class) for a classifier."""
+    from zoo.data import folders
+
+    if dataset is not None and folders.is_folder(dataset):
+        if card.task == "language-modeling" or card.presets and card.input.kind != "text":
+            raise ValueError(f"a folder of your own trains zoo's image and text classifiers, not {card.name}")
+        return str(Path(dataset).expanduser())
     if dataset is None:
         return None
     fitting = sorted(n for n, d in zdata.DATASETS.items() if d.kind == DATASET_KINDS[card.task])
@@ -120,6 +130,7 @@ class RunConfig:
     data_dir: Any
     source: str
     scratch: Any = None  # a non-chief worker's temporary folder
+    folder: Any = None  # zoo.data.folders.Folder: the user's own data, when trained on a folder
 
 
 @dataclasses.dataclass
@@ -137,7 +148,7 @@ class RunData:
 def configure(name: str, *, epochs: int | None, batch_size: int | None, learning_rate: float | None,
               data_dir: Any, model_dir: Any, resume: bool, seed: int | None, early_stopping: int | None,
               source: str, verbose: int | str, strategy: Any, tpu: str | None, num_gpus: int | None,
-              mixed_precision: str | None, jit_compile: bool | str, steps_per_execution: int, dataset: str | None,
+              mixed_precision: str | None, jit_compile: bool | str, steps_per_execution: int, data: Any,
               hparams: dict[str, Any]) -> RunConfig:
     """The card's recipe with the overrides, the hyper-parameters, the strategy and the run's folders."""
     from zoo import api, distribute
@@ -153,9 +164,11 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
     if "augmentation" in more:
         more["augmentation"] = tuple(more["augmentation"])
     recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, dataset), **more})
-    if dataset is not None and "num_classes" in card.hparams and "num_classes" not in hparams:
-        hparams["num_classes"] = len(zdata.DATASETS[dataset].class_names)  # the head fits the dataset
+                            "early_stopping_patience": early_stopping, "dataset": check_dataset(card, data), **more})
+    folder = _read_folder(card, recipe, hparams) if recipe.dataset not in zdata.DATASETS else None
+    if data is not None and "num_classes" in card.hparams and "num_classes" not in hparams:  # the head fits the data
+        names = folder.class_names if folder is not None else zdata.DATASETS[recipe.dataset].class_names
+        hparams["num_classes"] = len(names)
     shared_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
     scratch = None if chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
     paths = run_paths(shared_dir if chief else Path(scratch.name))
@@ -166,7 +179,18 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
     return RunConfig(card, recipe, api.resolve_hparams(card, hparams), strat, kind, chief,
                      distribute.mixed_precision_policy(mixed_precision, strat),
                      distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution),
-                     paths, shared_dir, verbose, data_dir, source, scratch)
+                     paths, shared_dir, verbose, data_dir, source, scratch, folder)
+
+
+def _read_folder(card: ModelCard, recipe: Recipe, hparams: dict[str, Any]) -> Any:
+    from zoo.data import folders
+
+    shape = hparams.get("input_shape", card.hparams.get("input_shape"))
+    found = folders.load_folder(recipe.dataset, kind=card.input.kind, input_shape=shape,
+                                validation_split=recipe.validation_split or 0.2)
+    if found.skipped:
+        log.warning("zoo: %s: skipped %s", found.root, ", ".join(f"{n} {why}" for why, n in found.skipped.items()))
+    return found
 
 
 def run_paths(model_dir: Path) -> dict[str, Path]:
@@ -190,8 +214,11 @@ def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
     """The splits, and their pipelines: the training stream from ``start_epoch`` on, each epoch seeded by
     (seed, epoch), so that a resumed run sees the batches an uninterrupted one would have seen."""
     recipe = cfg.recipe
-    kwargs = {"data_dir": cfg.data_dir, "source": cfg.source, "validation_split": recipe.validation_split}
-    splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
+    if cfg.folder is not None:  # a folder has no test split of its own: its validation split stands in
+        splits = {**cfg.folder.splits, "test": cfg.folder.splits["validation"]}
+    else:
+        kwargs = {"data_dir": cfg.data_dir, "source": cfg.source, "validation_split": recipe.validation_split}
+        splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
     drop = cfg.kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
     window, targets = corpus_window(cfg.card, cfg.hparams.get("sequence_length"))
     shape = {"batch_size": recipe.batch_size, "drop_remainder": drop, "sequence_length": window, "targets": targets}
@@ -201,17 +228,24 @@ def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
                    zdata.pipeline(splits["test"], **shape), steps, start_epoch)
 
 
-def build_model(cfg: RunConfig, steps: int) -> Any:
-    """The model and its optimizer, built inside the strategy's scope (KNOWN_ISSUES item 5), compiled with the
-    recipe's schedule over ``steps`` batches an epoch."""
+def build_model(cfg: RunConfig, steps: int, pretrained: bool | str = False) -> Any:
+    """The model (from ``pretrained`` weights, its head new where the classes differ) and its optimizer, built
+    inside the strategy's scope (KNOWN_ISSUES item 5), compiled with the recipe's schedule over ``steps``
+    batches an epoch. A folder's class names go beside the run's weights and onto the model."""
     import keras
 
     from zoo import api
 
     keras.utils.set_random_seed(cfg.recipe.seed)
     with dtype_policy(cfg.policy), cfg.strategy.scope():
-        model = api.get(cfg.card.name, compile=False, **cfg.hparams)
+        model = api.get(cfg.card.name, compile=False, pretrained=pretrained, **cfg.hparams)
         recipes.compile_model(model, cfg.recipe, steps=steps, **cfg.compile_kwargs)
+    if cfg.folder is not None:
+        model.zoo_class_names = cfg.folder.class_names
+        if cfg.chief:
+            atomic_write_text(cfg.shared_dir / CLASS_NAMES, json.dumps(
+                {"model": cfg.card.name, "class_names": list(cfg.folder.class_names), "data": str(cfg.folder.root)},
+                indent=2) + "\n")
     return model
 
 
@@ -302,6 +336,7 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
     return history
 
 
+@renamed(dataset="data")
 def train(
     name: str,
     *,
@@ -322,7 +357,8 @@ def train(
     mixed_precision: str | None = None,
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
-    dataset: str | None = None,
+    data: str | os.PathLike[str] | None = None,
+    pretrained: bool | str | None = None,
     preset: str | None = None,
     **hparams: Any,
 ) -> TrainResult:
@@ -347,8 +383,15 @@ def train(
         mixed_precision: "off", "float16" or "bfloat16" (default: bfloat16 on TPU, else off).
         jit_compile, steps_per_execution: passed to ``compile``; what breaks under MirroredStrategy is adjusted
             with a warning.
-        dataset: train on another zoo dataset of the kind the model's task takes (e.g. fine-tune
-            ``bert_classifier`` on "imdb_reviews"); the classification head is sized to its classes.
+        data: train on something else than the card's dataset: another zoo dataset of the kind the model's
+            task takes (e.g. fine-tune ``bert_classifier`` on "imdb_reviews"), or a folder of your own with one
+            subfolder per class (images for the image models, ``.txt`` files for the text classifiers; a
+            ``validation/`` folder beside the classes, or a carved ``validation_split``). The head is sized to
+            its classes, and a folder's class names are written beside the run's weights (``class_names.json``)
+            so that predict and export answer with them. ``dataset=`` is its old name.
+        pretrained: the weights to start from: None (default) starts from the default weights when training on
+            other data and the model has some (fine-tuning: the body kept, a new head), else from scratch;
+            False, True, a tag or a ``.weights.h5`` path as for ``zoo.get``.
         **hparams: the model's hyper-parameters, and any other field of its recipe (``optimizer``,
             ``weight_decay``, ``schedule``, ``warmup_epochs``, ``augmentation``, ``validation_split``, ...;
             see ``zoo.info(name).recipe``).
@@ -358,21 +401,25 @@ def train(
     """
     if preset is not None:
         hparams["preset"] = preset
+    if pretrained is None:
+        card = registry.get_card(name)
+        pretrained = data is not None and bool(card.weights or card.presets)
     cfg = configure(name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
                     model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
                     verbose=verbose, strategy=strategy, tpu=tpu, num_gpus=num_gpus, mixed_precision=mixed_precision,
-                    jit_compile=jit_compile, steps_per_execution=steps_per_execution, dataset=dataset,
+                    jit_compile=jit_compile, steps_per_execution=steps_per_execution, data=data,
                     hparams=hparams)
     meta = backup_callback(cfg).read_metadata()
-    data = load_data(cfg, start_epoch=min(meta["epoch"], cfg.recipe.epochs) if meta else 0)
-    model = build_model(cfg, data.steps)
-    examples = len(data.splits["train"]) if cfg.card.task != "language-modeling" else data.steps * cfg.recipe.batch_size
+    run_data = load_data(cfg, start_epoch=min(meta["epoch"], cfg.recipe.epochs) if meta else 0)
+    model = build_model(cfg, run_data.steps, pretrained)
+    examples = (len(run_data.splits["train"]) if cfg.card.task != "language-modeling"
+                else run_data.steps * cfg.recipe.batch_size)
     cbs, backup, throughput = make_callbacks(cfg, examples, callbacks)
-    _describe(cfg, data)
-    wall = run(cfg, model, data, cbs)
-    test = test_metrics(cfg, model, data)
-    history = report(cfg, data, backup, throughput, test, wall)
-    result = TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - data.start_epoch)
+    _describe(cfg, run_data)
+    wall = run(cfg, model, run_data, cbs)
+    test = test_metrics(cfg, model, run_data)
+    history = report(cfg, run_data, backup, throughput, test, wall)
+    result = TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
     if cfg.scratch is not None:
         cfg.scratch.cleanup()
         result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
@@ -500,6 +547,8 @@ def _measuring_copy(model: Any) -> Any:
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     copy.zoo_name = getattr(model, "zoo_name", model.name)
+    if getattr(model, "zoo_class_names", None):
+        copy.zoo_class_names = model.zoo_class_names
     return copy
 
 

@@ -48,7 +48,7 @@ CARDS.append(ModelCard(
     hparams={"num_classes": 10, "input_shape": (28, 28, 1), "filters": (32, 64, 128), "dropout": 0.0},
     input=MNIST_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=MNIST_CLASSES),
-    num_params=104_874,
+    num_params=104_874, feature_shape=(3, 3, 128),
     # Warm restarts (SGDR): cycles of 1, 2, 4 and 8 epochs, each ending at a learning rate of zero, so that the
     # model is already good at the end of the first epoch (above 99% on the test split) and best at the end.
     recipe=Recipe(
@@ -73,7 +73,7 @@ CARDS.append(ModelCard(
         preprocessing="grayscale, a light garment on black as in Fashion-MNIST; rescaled to [0, 1] inside the model",
     ),
     output=OutputSpec(name="probabilities", num_classes=10, class_names=FASHION_MNIST_CLASSES),
-    num_params=299_306,
+    num_params=299_306, feature_shape=(3, 3, 128),
     # Warm restarts as cnn_mnist, three cycles of 1, 2 and 4 epochs (an epoch takes about 3 minutes on 2 cores),
     # with flips (clothes are left-right symmetric) and label smoothing.
     recipe=Recipe(
@@ -93,7 +93,7 @@ CARDS.append(ModelCard(
     hparams={"depth": 20, "num_classes": 10, "input_shape": (32, 32, 3), "width": 16},
     input=CIFAR_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=CIFAR10_CLASSES),
-    num_params=271_098,
+    num_params=271_098, feature_shape=(8, 8, 64),
     recipe=RESNET20_SHORT_RECIPE,
     reference="K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition. CVPR 2016, section 4.2",
     notes=CIFAR_NO_DATA,
@@ -106,7 +106,7 @@ CARDS.append(ModelCard(
     hparams={"depth": 56, "num_classes": 10, "input_shape": (32, 32, 3), "width": 16},
     input=CIFAR_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=CIFAR10_CLASSES),
-    num_params=857_082,
+    num_params=857_082, feature_shape=(8, 8, 64),
     recipe=RESNET_CIFAR_RECIPE,
     reference="K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition. CVPR 2016, section 4.2",
     notes=CIFAR_NO_DATA,
@@ -119,7 +119,7 @@ CARDS.append(ModelCard(
     hparams={"num_classes": 10, "input_shape": (32, 32, 3), "width_multiplier": 0.5, "last_channels": 1280, "dropout": 0.2},
     input=CIFAR_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=CIFAR10_CLASSES),
-    num_params=719_034,
+    num_params=719_034, feature_shape=(4, 4, 1280),
     recipe=Recipe(
         dataset="cifar10", epochs=200, batch_size=128, optimizer="sgd", learning_rate=0.1, momentum=0.9,
         weight_decay=4e-5, schedule="cosine", warmup_epochs=2.0,

@@ -12,7 +12,7 @@ CARDS.append(ModelCard(
     hparams={"num_classes": 10, "input_shape": (28, 28, 1), "depth": 3, "width": 1024, "dropout": 0.3},
     input=MNIST_INPUT,
     output=OutputSpec(name="probabilities", num_classes=10, class_names=MNIST_CLASSES),
-    num_params=2_913_290,
+    num_params=2_913_290, feature_shape=(1024,),
     recipe=Recipe(
         dataset="mnist", epochs=20, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine",
         warmup_epochs=0.5, augmentation=("random_shift_2",), validation_split=0.1,

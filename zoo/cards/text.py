@@ -23,7 +23,7 @@ CARDS.append(ModelCard(
     builder="zoo.models.text:lstm_imdb",
     hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 384, "embedding_dim": 96, "lstm_units": 48,
              "dropout": 0.4},
-    input=IMDB_INPUT, output=SENTIMENT, num_params=1_526_210,
+    input=IMDB_INPUT, output=SENTIMENT, num_params=1_526_210, feature_shape=(192,),
     recipe=Recipe(dataset="imdb_reviews", epochs=3, batch_size=64, optimizer="adam", learning_rate=2e-3,
                   schedule="cosine", warmup_epochs=0.1, validation_split=0.1),
     reference="Keras example 'Bidirectional LSTM on IMDB' (keras.io/examples/nlp/bidirectional_lstm_imdb), "
@@ -39,7 +39,7 @@ CARDS.append(ModelCard(
              "num_heads": 4, "intermediate_dim": 128, "dropout": 0.3, "pooling": "mean", "token_dropout": 0.15,
              "conv_kernel": 0, "truncation": "head_tail", "bigram_buckets": 32749,
              "mask_padding": False},
-    input=IMDB_INPUT, output=SENTIMENT, num_params=3_142_402,
+    input=IMDB_INPUT, output=SENTIMENT, num_params=3_142_402, feature_shape=(64,),
     recipe=Recipe(dataset="imdb_reviews", epochs=2, batch_size=64, optimizer="adamw", learning_rate=1e-3,
                   weight_decay=0.01, schedule="cosine", warmup_epochs=0.2, validation_split=0.1),
     reference="Keras example 'Text classification with Transformer' (keras.io/examples/nlp/text_classification_with_transformer); "
@@ -79,7 +79,7 @@ CARDS.append(ModelCard(
     input=InputSpec(name="image", shape=(28, 28, 1), dtype="uint8", value_range=(0, 255), kind="image",
                     preprocessing="grayscale, white digit on black; rescaled to [0, 1] inside the model"),
     output=OutputSpec(name="probabilities", num_classes=10, class_names=tuple(str(d) for d in range(10))),
-    num_params=138_890,
+    num_params=138_890, feature_shape=(49, 64),
     recipe=Recipe(dataset="mnist", epochs=20, batch_size=128, optimizer="adamw", learning_rate=2e-3,
                   weight_decay=0.05, schedule="cosine", warmup_epochs=1.0, augmentation=("random_shift_2",)),
     reference="A. Dosovitskiy et al. An Image is Worth 16x16 Words. ICLR 2021; Keras example 'Image classification with Vision Transformer'",

@@ -1,0 +1,119 @@
+"""Training on a folder of one's own (issue 17): one subfolder per class, images or texts; the class names
+travel with the run's weights into predict and export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.data import folders
+
+COLOURS = {"red": (230, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
+
+
+def write_image_folder(root: Path, per_class: int = 12, *, extras: bool = True, seed: int = 0) -> Path:
+    """Three classes of noisy images, each a bright patch at its own place, of mixed sizes and modes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for k, (name, colour) in enumerate(COLOURS.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            size = (28, 28) if i % 3 else (40 + i, 33)  # mixed sizes: resized to the model's input
+            image = rng.integers(0, 40, size=(size[1], size[0], 3), dtype=np.uint8)
+            h, w = image.shape[:2]
+            image[k * h // 3:(k + 1) * h // 3, : w // 2] = colour
+            Image.fromarray(image).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
+    if extras:
+        (root / "red" / "notes.md").write_text("not an image")
+        (root / "blue" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def test_a_folder_reads_into_splits_with_its_class_names(tmp_path):
+    root = write_image_folder(tmp_path / "data")
+    found = folders.load_folder(root, kind="image", input_shape=(28, 28, 1), validation_split=0.25)
+    assert found.class_names == ("blue", "green", "red")
+    train, val = found.splits["train"], found.splits["validation"]
+    assert len(train) + len(val) == 36 and len(val) == 9
+    assert train.features.shape[1:] == (28, 28, 1) and train.features.dtype == np.uint8
+    assert found.skipped == {"not an image file": 1, "unreadable image": 1}
+    again = folders.load_folder(root, kind="image", input_shape=(28, 28, 1), validation_split=0.25)
+    np.testing.assert_array_equal(again.splits["validation"].labels, val.labels)  # a fixed carve-out
+
+
+def test_a_validation_folder_is_used_as_it_is(tmp_path):
+    root = write_image_folder(tmp_path / "data", per_class=6, extras=False)
+    write_image_folder(root / "validation", per_class=2, extras=False, seed=1)
+    found = folders.load_folder(root, kind="image", input_shape=(32, 32, 3))
+    assert len(found.splits["train"]) == 18 and len(found.splits["validation"]) == 6
+    assert found.splits["train"].features.shape[1:] == (32, 32, 3)
+
+
+@pytest.mark.parametrize("layout, message", [
+    ({}, "at least two class subfolders, found none"),
+    ({"cats": ["a.png"]}, "at least two class subfolders, found cats"),
+    ({"cats": ["a.txt"], "dogs": ["b.txt"]}, "no readable images"),
+    ({"cats": ["ok"], "dogs": []}, "dogs: no readable files in this class"),
+])
+def test_bad_folders_are_refused_plainly(tmp_path, layout, message):
+    from PIL import Image
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name, files in layout.items():
+        (root / name).mkdir()
+        for f in files:
+            if f == "ok":
+                Image.new("RGB", (8, 8)).save(root / name / "x.png")
+            else:
+                (root / name / f).write_bytes(b"nothing")
+    with pytest.raises(zoo.DataFormatError, match=message):
+        folders.load_folder(root, kind="image", input_shape=(28, 28, 1))
+    with pytest.raises(zoo.DataFormatError, match="no such folder"):
+        folders.load_folder(tmp_path / "missing", kind="image", input_shape=(28, 28, 1))
+
+
+@pytest.mark.slow
+def test_fine_tuning_on_a_folder_and_its_class_names_in_predict_and_export(tmp_path):
+    root = write_image_folder(tmp_path / "data", per_class=16)
+    result = zoo.train("cnn_mnist", data=str(root), model_dir=tmp_path / "run", epochs=3, batch_size=8,
+                       validation_split=0.25, verbose=0)
+    assert result.model.get_layer("probabilities").units == 3  # a new head for the folder's three classes
+    record = json.loads((tmp_path / "run" / "class_names.json").read_text())
+    assert record == {"model": "cnn_mnist", "class_names": ["blue", "green", "red"], "data": str(root)}
+    assert result.test_metrics["accuracy"] >= 0.9, result.test_metrics  # the pretrained body learns it at once
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == str(root)
+    best = str(result.paths["best_weights"])
+    got = zoo.predict("cnn_mnist", [root / "green" / "1.png", root / "red" / "2.jpg"], pretrained=best, top_k=1)
+    assert [r["top_k"][0]["class_name"] for r in got] == ["green", "red"]
+    exported = zoo.export("cnn_mnist", tmp_path / "export", pretrained=best)
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    image = zoo.prediction.read_image(root / "blue" / "1.png", zoo.info("cnn_mnist"))
+    out = serve(image=tf.constant(image[None]))
+    assert out["class_name"].numpy()[0].decode() == "blue"
+    card = json.loads((exported / "assets.extra" / "zoo_card.json").read_text())
+    assert card["output"]["class_names"] == ["blue", "green", "red"]
+
+
+@pytest.mark.slow
+def test_a_text_classifier_trains_on_a_folder_of_txt_files(tmp_path):
+    root = tmp_path / "texts"
+    words = {"happy": "wonderful superb great delight", "sad": "awful dreadful boring waste", "odd": "strange odd weird"}
+    for label, vocab in words.items():
+        (root / label).mkdir(parents=True)
+        for i in range(10):
+            (root / label / f"{i}.txt").write_text(" ".join(vocab.split()[j % len(vocab.split())] for j in range(i, i + 12)))
+    result = zoo.train("lstm_imdb", data=root, model_dir=tmp_path / "run", epochs=1, batch_size=8,
+                       validation_split=0.3, verbose=0)
+    assert result.model.get_layer("probabilities").units == 3
+    got = zoo.predict("lstm_imdb", ["a wonderful superb film"], pretrained=str(result.paths["best_weights"]))
+    assert {c["class_name"] for c in got[0]["top_k"]} == {"happy", "sad", "odd"}
