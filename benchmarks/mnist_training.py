@@ -159,8 +159,8 @@ def throughput(data_dir, epochs: int = 4, rounds: int = 2) -> dict:
 def pipeline(data_dir, training_rate: float | None) -> dict:
     card = zoo.info("cnn_mnist")
     train = zdata.load("mnist", "train", data_dir=data_dir)
-    ds = zdata.pipeline(train, batch_size=card.recipe.batch_size, training=True, seed=0,
-                        augmentation=card.recipe.augmentation)
+    ds, _ = zdata.epoch_stream(train, batch_size=card.recipe.batch_size, epochs=1, seed=0,
+                               augmentation=card.recipe.augmentation)  # what zoo.train feeds fit
     for _ in ds.take(5):  # warm up
         pass
     t0 = time.perf_counter()

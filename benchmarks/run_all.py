@@ -16,7 +16,7 @@ import time
 
 from _common import RESULTS, ROOT, machine
 
-BENCHMARKS = ("cli_startup", "mnist_training", "export_serving", "text_training", "generation")
+BENCHMARKS = ("cli_startup", "mnist_training", "cifar_training", "export_serving", "text_training", "generation")
 
 
 def _fmt(value) -> str:

@@ -170,14 +170,19 @@ def write_cifar10(
                              b"ship", b"truck"], b"num_cases_per_batch": n_per_batch, b"num_vis": 3072}
     members["batches.meta"] = pickle.dumps(meta, protocol=4)
     members["readme.html"] = b"<html>synthetic CIFAR-10 for tests</html>\n"
+    _write_cifar_members(root, "cifar-10-batches-py", "cifar-10-python.tar.gz", members, archive)
+    return root
+
+
+def _write_cifar_members(root: Path, subdir: str, archive_name: str, members: dict[str, bytes], archive: bool) -> None:
+    """``<root>/cifar10/<subdir>/<member>``, or the same tree in ``<root>/cifar10/<archive_name>``."""
     folder = root / "cifar10"
     if archive:
-        _write_tar_gz(folder / "cifar-10-python.tar.gz", {f"cifar-10-batches-py/{k}": v for k, v in members.items()})
-    else:
-        (folder / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
-        for name, raw in members.items():
-            (folder / "cifar-10-batches-py" / name).write_bytes(raw)
-    return root
+        _write_tar_gz(folder / archive_name, {f"{subdir}/{k}": v for k, v in members.items()})
+        return
+    (folder / subdir).mkdir(parents=True, exist_ok=True)
+    for name, raw in members.items():
+        (folder / subdir / name).write_bytes(raw)
 
 
 def cifar10_binary_bytes(images_hwc: np.ndarray, labels) -> bytes:
@@ -196,13 +201,7 @@ def write_cifar10_binary(root: str | os.PathLike[str], n_per_batch: int = 10, n_
         members[f"{name}.bin"] = cifar10_binary_bytes(*cifar10_arrays(n_per_batch, start=b * n_per_batch))
     members["test_batch.bin"] = cifar10_binary_bytes(*cifar10_arrays(n_test))
     members["batches.meta.txt"] = b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"
-    folder = root / "cifar10"
-    if archive:
-        _write_tar_gz(folder / "cifar-10-binary.tar.gz", {f"cifar-10-batches-bin/{k}": v for k, v in members.items()})
-    else:
-        (folder / "cifar-10-batches-bin").mkdir(parents=True, exist_ok=True)
-        for name, raw in members.items():
-            (folder / "cifar-10-batches-bin" / name).write_bytes(raw)
+    _write_cifar_members(root, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", members, archive)
     return root
 
 

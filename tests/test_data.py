@@ -805,41 +805,38 @@ MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-@pytest.mark.real_data
-def test_real_mnist(real_data_dir):
-    train = load("mnist", "train", data_dir=real_data_dir, source="local", validation_split=0.1)
-    val = load("mnist", "validation", data_dir=real_data_dir, source="local", validation_split=0.1)
-    test = load("mnist", "test", data_dir=real_data_dir, source="local")
+def _check_idx_dataset(name: str, root: Path, counts: dict[str, list[int]], mean: tuple[float, float]) -> None:
+    """An IDX dataset of 60,000 + 10,000 images read from its own folder, with its class counts, its mean pixel
+    and its files' published hashes."""
+    train = load(name, "train", data_dir=root, source="local", validation_split=0.1)
+    val = load(name, "validation", data_dir=root, source="local", validation_split=0.1)
+    test = load(name, "test", data_dir=root, source="local")
     for split, n in ((train, 54_000), (val, 6_000), (test, 10_000)):
-        assert split.source == "local"
+        assert split.source == "local" and split.dataset == name
         assert split.features.shape == (n, 28, 28, 1) and split.features.dtype == np.uint8
         assert split.labels.shape == (n,) and split.labels.dtype == np.int32
-        assert split.labels.min() == 0 and split.labels.max() == 9
-        assert 30 < split.features.mean() < 37  # MNIST's mean pixel is 33.3
-    train_counts = np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)
-    assert train_counts.tolist() == MNIST_TRAIN_COUNTS
-    assert np.bincount(test.labels, minlength=10).tolist() == MNIST_TEST_COUNTS
+        assert all(f.parent == root / name for f in split.files)  # MNIST and Fashion-MNIST share file names
+    assert mean[0] < train.features.mean() < mean[1]
+    assert (np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)).tolist() == counts["train"]
+    assert np.bincount(test.labels, minlength=10).tolist() == counts["test"]
     assert {f.name for f in train.files + test.files} == {n for pair in MNIST_FILES.values() for n in pair}
-    _check_published(train, real_data_dir)
-    _check_published(test, real_data_dir)
+    _check_published(train, root)
+    _check_published(test, root)
 
 
+MNIST_COUNTS = {"train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+                "test": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]}
 FASHION_COUNTS = {"train": [6000] * 10, "test": [1000] * 10}
 
 
 @pytest.mark.real_data
+def test_real_mnist(real_data_dir):
+    _check_idx_dataset("mnist", real_data_dir, MNIST_COUNTS, (30, 37))  # MNIST's mean pixel is 33.3
+
+
+@pytest.mark.real_data
 def test_real_fashion_mnist(real_data_dir):
-    train = load("fashion_mnist", "train", data_dir=real_data_dir, source="local", validation_split=0.1)
-    val = load("fashion_mnist", "validation", data_dir=real_data_dir, source="local", validation_split=0.1)
-    test = load("fashion_mnist", "test", data_dir=real_data_dir, source="local")
-    for split, n in ((train, 54_000), (val, 6_000), (test, 10_000)):
-        assert split.features.shape == (n, 28, 28, 1) and split.features.dtype == np.uint8
-        assert all(f.parent == real_data_dir / "fashion_mnist" for f in split.files)  # not mnist/'s same names
-    assert 70 < train.features.mean() < 75  # Fashion-MNIST's mean pixel is 72.9 (MNIST's 33.3)
-    assert (np.bincount(train.labels, minlength=10) + np.bincount(val.labels, minlength=10)).tolist() == FASHION_COUNTS["train"]
-    assert np.bincount(test.labels, minlength=10).tolist() == FASHION_COUNTS["test"]
-    _check_published(train, real_data_dir)
-    _check_published(test, real_data_dir)
+    _check_idx_dataset("fashion_mnist", real_data_dir, FASHION_COUNTS, (70, 75))  # Fashion-MNIST's is 72.9
     assert zoo.data.DATASETS["fashion_mnist"].class_names[9] == "Ankle boot"
 
 
