@@ -27,7 +27,6 @@ from pathlib import Path
 from _common import save
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import zoo

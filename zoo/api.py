@@ -13,6 +13,7 @@ from zoo.manifest import WeightsInfo
 from zoo.registry import ModelCard
 
 log = logging.getLogger("zoo")
+CLASS_NAMES = "class_names.json"  # beside a run's weights: the classes of the folder it was trained on
 
 
 def resolve_hparams(card: ModelCard, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -172,8 +173,6 @@ def run_class_names(card: ModelCard, weights_path: Any) -> tuple[str, ...] | Non
     """The class names of a run trained on a folder of the user's (``class_names.json`` beside its weights)."""
     import json
     from pathlib import Path
-
-    from zoo.training import CLASS_NAMES
 
     sidecar = Path(weights_path).parent / CLASS_NAMES
     if not sidecar.is_file():

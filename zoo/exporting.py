@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoo import registry
 from zoo._io import atomic_path
 from zoo._compat import renamed
 from zoo.errors import ExportError

@@ -30,7 +30,6 @@ from zoo.registry import ModelCard, Recipe
 
 log = logging.getLogger("zoo")
 BEST_WEIGHTS = "best.weights.h5"
-CLASS_NAMES = "class_names.json"  # beside a run's weights: the classes of the data it was trained on
 FINAL_WEIGHTS = "final.weights.h5"
 
 
@@ -243,7 +242,7 @@ def build_model(cfg: RunConfig, steps: int, pretrained: bool | str = False) -> A
     if cfg.folder is not None:
         model.zoo_class_names = cfg.folder.class_names
         if cfg.chief:
-            atomic_write_text(cfg.shared_dir / CLASS_NAMES, json.dumps(
+            atomic_write_text(cfg.shared_dir / api.CLASS_NAMES, json.dumps(
                 {"model": cfg.card.name, "class_names": list(cfg.folder.class_names), "data": str(cfg.folder.root)},
                 indent=2) + "\n")
     return model

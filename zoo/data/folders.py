@@ -54,8 +54,8 @@ def _classes(root: Path) -> list[Path]:
 
 
 def _read_images(files: list[Path], shape: tuple[int, int, int], skipped: dict[str, int]) -> list[np.ndarray]:
+    from zoo.data.images import read_image
     from zoo.errors import InputError
-    from zoo.prediction import read_image
 
     out = []
     for f in files:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from zoo.models._common import HEAD, check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
+from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
 BN_MOMENTUM = 0.9  # PyTorch's default (0.1 there), as in the papers; Keras' 0.99 lags early in training
 
 

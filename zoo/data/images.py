@@ -1,0 +1,54 @@
+"""Image files as a model's input: read with Pillow (or NumPy), converted and resized as its card says."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import InputError
+from zoo.schema import ModelCard
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
+
+
+def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, int]) -> np.ndarray:
+    """One image file as the model's input: (H, W, C) uint8, grayscale or RGB as the card's input spec (or the
+    shape given) says.
+
+    PNG/JPEG/BMP/GIF are read with Pillow, converted to the card's channels and resized (bilinear) to its
+    height and width. An NPY file holds one image, (H, W) or (H, W, C), uint8 (or integer values in 0..255).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    height, width, channels = card if isinstance(card, tuple) else card.input.shape
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(f"{path}: expected an image ({', '.join(IMAGE_SUFFIXES)})")
+    if path.suffix.lower() == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as e:
+            raise InputError(f"{path}: not a plain NumPy array file ({e})") from e
+        if array.ndim == 2:
+            array = array[..., None]
+        if array.ndim != 3 or array.shape[-1] not in (1, 3):
+            raise InputError(f"{path}: expected one image of shape (H, W) or (H, W, 1|3), got {array.shape}")
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
+            raise InputError(f"{path}: expected uint8 pixel values 0..255, got {array.dtype} in "
+                             f"[{array.min()}, {array.max()}]")
+        image = Image.fromarray(array.astype(np.uint8).squeeze(-1) if array.shape[-1] == 1 else array.astype(np.uint8))
+    else:
+        try:
+            image = Image.open(path)
+            image.load()
+        except (UnidentifiedImageError, OSError) as e:
+            raise InputError(f"{path}: cannot be read as an image ({e})") from e
+    image = image.convert("L" if channels == 1 else "RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
