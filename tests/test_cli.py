@@ -40,7 +40,7 @@ def test_list_filters():
 def test_list_json():
     out = run_cli("list", "cnn_*", "--json")
     data = json.loads(out.stdout)
-    assert [d["name"] for d in data] == ["cnn_mnist"]
+    assert [d["name"] for d in data] == ["cnn_fashion_mnist", "cnn_mnist"]
 
 
 def test_info_text_and_json():
@@ -53,7 +53,7 @@ def test_info_text_and_json():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("info", "cnn_mnst"), "zoo: error: unknown model 'cnn_mnst'; did you mean 'cnn_mnist'?"),
+        (("info", "cnn_mnst"), "zoo: error: unknown model 'cnn_mnst'; did you mean 'cnn_mnist'"),
         (("list", "--family", "rnn"), "zoo: error: family 'rnn' is not one of"),
         (("frobnicate",), "zoo: argument COMMAND: invalid choice: 'frobnicate'"),
         (("info",), "zoo info: the following arguments are required: name"),

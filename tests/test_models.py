@@ -54,7 +54,10 @@ def test_compile_false_leaves_the_model_uncompiled():
 
 
 def test_recipe_schedule_reaches_the_optimizer():
-    sgd = zoo.get("resnet20_cifar10").optimizer
+    from zoo import recipes
+
+    # zoo.train builds the optimizer from the recipe and the steps of an epoch it knows
+    sgd = recipes.optimizer(zoo.info("resnet56_cifar10").recipe, steps=352)
     assert sgd.__class__.__name__ == "SGD"
     assert float(sgd.momentum) == pytest.approx(0.9)
     schedule = sgd._learning_rate  # piecewise: 0.1, then x0.1 at epochs 82 and 123 of 352 steps each
@@ -62,10 +65,27 @@ def test_recipe_schedule_reaches_the_optimizer():
     assert float(schedule(82 * 352 - 1)) == pytest.approx(0.1)
     assert float(schedule(82 * 352 + 1)) == pytest.approx(0.01)
     assert float(schedule(123 * 352 + 1)) == pytest.approx(0.001)
-    adam = zoo.get("cnn_mnist").optimizer._learning_rate  # warm restarts: cycles of 1, 2, 4, 8 epochs of 844 steps
+    adam = recipes.optimizer(zoo.info("cnn_mnist").recipe, steps=844)._learning_rate  # cycles of 1, 2, 4, 8 epochs
     for start, end in ((0, 844), (844, 3 * 844), (3 * 844, 7 * 844), (7 * 844, 15 * 844)):
         assert float(adam(start)) == pytest.approx(2e-3, rel=1e-3)
         assert float(adam(end - 1)) < 1e-6
+
+
+def test_nesterov_and_label_smoothing_reach_keras():
+    from zoo import recipes
+    from zoo.losses import SparseCategoricalCrossentropyWithSmoothing
+
+    recipe = zoo.info("resnet20_cifar10").recipe
+    assert recipe.nesterov and recipe.label_smoothing == 0.1
+    assert recipes.optimizer(recipe, steps=352).nesterov is True
+    loss = recipes.loss(recipe)
+    assert isinstance(loss, SparseCategoricalCrossentropyWithSmoothing) and loss.label_smoothing == 0.1
+    probabilities = np.array([[0.7, 0.2, 0.1]], "float32")
+    # (1 - 0.1) one-hot + 0.1 / 3: Keras' categorical cross-entropy with label smoothing
+    expected = -(0.9 + 0.1 / 3) * np.log(0.7) - 0.1 / 3 * (np.log(0.2) + np.log(0.1))
+    assert float(loss(np.array([0]), probabilities)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        recipes.check(recipe.replace(label_smoothing=1.0))
 
 
 def test_cosine_restarts_reaches_zero_at_the_end_of_each_cycle():

@@ -281,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZooError, ValueError, TypeError, OSError) as e:  # bad input, a file or folder the system refused
         if debug:
             traceback.print_exc()
-        print(f"zoo: error: {_one_line(e)}" + ("" if debug else " (--debug shows where)"), file=sys.stderr)
+        print(f"zoo: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("zoo: interrupted", file=sys.stderr)
