@@ -840,6 +840,7 @@ def test_real_fashion_mnist(real_data_dir):
     assert zoo.data.DATASETS["fashion_mnist"].class_names[9] == "Ankle boot"
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_cifar10_binary(real_data_dir):
     train = load("cifar10", "train", data_dir=real_data_dir, source="local", validation_split=0)
@@ -857,6 +858,7 @@ def real_imdb_test(real_data_dir):
     return load("imdb_reviews", "test", data_dir=real_data_dir, source="local")  # reads the tarball once
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_imdb(real_imdb_test, real_data_dir):
     split = real_imdb_test

@@ -83,6 +83,7 @@ def test_chief_is_worker_0_or_the_chief_task():
     assert not distribute.is_chief({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}})
 
 
+@pytest.mark.slow
 def test_a_tpu_asked_for_and_absent_fails_fast():
     t0 = time.monotonic()
     with pytest.raises(zoo.DeviceUnavailableError, match="no TPU found at 'local'.*--tpu takes a Cloud TPU name"):
@@ -143,6 +144,7 @@ def test_get_builds_compiles_and_loads_inside_the_scope():
     assert any(isinstance(v.value, tf.distribute.DistributedValues) for v in model.optimizer.variables)
 
 
+@pytest.mark.slow
 def test_mirrored_training_matches_one_device(small_mnist, tmp_path, capsys):
     """Same global batch (32) and seed on 1 device and on 2 virtual CPU replicas. Without batch norm and dropout
     the two compute the same steps, so the loss trajectories agree to float32 round-off (stated: rtol 1e-4);

@@ -45,6 +45,7 @@ def test_saved_model_layout_card_and_size(saved, model):
     assert not [p for p in saved.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_fresh_process_reload_matches_predict_at_batch_1_3_7(saved, model, tmp_path):
     inputs = {n: _images(n, seed=n) for n in (1, 3, 7)}
     for n, x in inputs.items():
@@ -69,6 +70,7 @@ def test_fresh_process_reload_matches_predict_at_batch_1_3_7(saved, model, tmp_p
         assert [s.decode() for s in np.load(tmp_path / f"s{n}.npy", allow_pickle=True)] == [str(c) for c in expected.argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(saved):
     cli = Path(sys.executable).with_name("saved_model_cli")
     out = subprocess.run([str(cli), "show", "--dir", str(saved), "--all"], capture_output=True, text=True, check=True)
@@ -168,6 +170,7 @@ def _run_tflite(path: Path, x: np.ndarray) -> dict:
     return runner(image=x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantization, atol", [(None, 1e-5), ("float16", 2e-2), ("int8", 1e-1)])
 def test_tflite_runs_and_agrees_with_keras(tflite_files, model, quantization, atol):
     path = tflite_files[quantization]
@@ -209,6 +212,7 @@ def test_a_model_built_under_a_strategy_exports_a_plain_copy(tmp_path):
 # --------------------------------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.slow
 def test_cli_export_and_its_errors(tmp_path):
     out = run_cli("export", "cnn_mnist", str(tmp_path / "served"))
     assert out.returncode == 0 and out.stdout.strip() == f"wrote {tmp_path / 'served' / '1'}"
@@ -219,6 +223,7 @@ def test_cli_export_and_its_errors(tmp_path):
     assert bad.returncode == 2 and "invalid choice: 'onnx'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_cli_predict_images(tmp_path, real_data_dir):
     from PIL import Image
 
@@ -236,6 +241,7 @@ def test_cli_predict_images(tmp_path, real_data_dir):
     assert text.stdout.startswith(f"{tmp_path / 'a.png'}: {test.labels[0]} ")
 
 
+@pytest.mark.slow
 def test_predict_bad_inputs(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")

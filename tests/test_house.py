@@ -172,6 +172,7 @@ def test_cli_debug_shows_the_traceback_and_plain_runs_do_not():
         assert out.stderr.strip().splitlines()[-1].startswith("zoo: error: unknown model")
 
 
+@pytest.mark.slow
 def test_cli_turns_an_os_error_into_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -240,6 +241,7 @@ def test_get_compiles_a_constant_rate_a_users_fit_can_use_as_it_is():
         assert float(lr) == pytest.approx(zoo.info(name).recipe.learning_rate), name
 
 
+@pytest.mark.slow
 def test_evaluate_leaves_the_callers_model_as_it_was(tmp_path):
     import keras
 

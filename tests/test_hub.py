@@ -100,6 +100,7 @@ def test_cards_name_keras_hubs_presets_with_its_parameter_counts(name):
 
 # -- BERT ---------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_get_loads_the_presets_weights_only_when_pretrained(bert_preset):
     saved = keras_hub.models.BertBackbone.from_preset(str(bert_preset))
     fresh = zoo.get("bert_classifier", preset=str(bert_preset))
@@ -113,6 +114,7 @@ def test_get_loads_the_presets_weights_only_when_pretrained(bert_preset):
     assert three.num_classes == 3 and three.preprocessor.sequence_length == 16
 
 
+@pytest.mark.slow
 def test_bert_takes_raw_strings_and_answers_probabilities(bert_preset):
     model = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=True, compile=False)
     results = zoo.predict(model, TEXTS, top_k=2)
@@ -122,6 +124,7 @@ def test_bert_takes_raw_strings_and_answers_probabilities(bert_preset):
         assert sum(c["probability"] for c in r["top_k"]) == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_a_short_fine_tune_through_zoo_train_lowers_the_loss(bert_preset, tmp_path):
     root = write_imdb(tmp_path / "data", n_train=40, n_test=10)
     result = zoo.train("bert_classifier", preset=str(bert_preset), data="imdb_reviews", data_dir=root,
@@ -137,6 +140,7 @@ def test_a_short_fine_tune_through_zoo_train_lowers_the_loss(bert_preset, tmp_pa
     assert metrics["accuracy"] == pytest.approx(result.test_metrics["accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_of_bert_takes_strings_and_agrees_in_a_fresh_process(bert_preset, tmp_path):
     model = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=True, compile=False)
     path = zoo.export(model, tmp_path / "served")
@@ -167,11 +171,13 @@ def gpt2_run(gpt2_preset, tmp_path_factory):
                      batch_size=8, learning_rate=3e-3, sequence_length=16, verbose=0)
 
 
+@pytest.mark.slow
 def test_gpt2_fine_tunes_on_a_corpus_and_reports_perplexity(gpt2_run):
     assert gpt2_run.history["loss"][-1] < gpt2_run.history["loss"][0]
     assert gpt2_run.test_metrics["perplexity"] == pytest.approx(np.exp(gpt2_run.test_metrics["loss"]), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_gpt2_generation_is_deterministic_under_a_seed(gpt2_run):
     model = gpt2_run.model
     # keras-hub stops at GPT-2's end token, which this tiny model still ranks high: sampled runs may stop early.
@@ -189,6 +195,7 @@ def test_gpt2_generation_is_deterministic_under_a_seed(gpt2_run):
         zoo.generate(model, "")
 
 
+@pytest.mark.slow
 def test_saved_model_of_gpt2_takes_strings_and_answers_its_logits(gpt2_preset, tmp_path):
     model = zoo.get("gpt2_lm", preset=str(gpt2_preset), pretrained=True, compile=False, sequence_length=16)
     path = zoo.export(model, tmp_path / "gpt2")
@@ -199,6 +206,7 @@ def test_saved_model_of_gpt2_takes_strings_and_answers_its_logits(gpt2_preset, t
     np.testing.assert_allclose(served["logits"].numpy(), np.asarray(expected), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_generates_with_a_local_preset(gpt2_preset):
     done = run_cli("generate", "gpt2_lm", "the", "--preset", str(gpt2_preset), "--max-length", "12",
                    "--sampler", "top_k", "--seed", "1")
@@ -208,6 +216,7 @@ def test_cli_generates_with_a_local_preset(gpt2_preset):
 
 # -- ViT ----------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_vit_takes_uint8_images_and_exports(vit_preset, tmp_path):
     model = zoo.get("vit_classifier", preset=str(vit_preset), pretrained=True, compile=False)
     images = np.random.default_rng(0).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
@@ -258,6 +267,7 @@ def test_bad_presets_get_clear_errors(tmp_path, bert_preset, gpt2_preset):
         zoo.get("bert_classifier", pretrained="imdb_v9", preset=str(bert_preset))
 
 
+@pytest.mark.slow
 def test_training_on_a_dataset_of_another_kind_is_refused(bert_preset):
     with pytest.raises(ValueError, match="cannot train on mnist.*imdb_reviews"):
         zoo.train("bert_classifier", preset=str(bert_preset), data="mnist", epochs=1)

@@ -20,6 +20,7 @@ def _inputs(card, batch=2, shape=None):
     raise AssertionError(f"no test input for {card.input.dtype}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", own_models())
 def test_builds_runs_and_matches_its_card(name):
     card = zoo.info(name)
@@ -38,6 +39,7 @@ def test_builds_runs_and_matches_its_card(name):
         np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_get_compiles_with_the_recipe_so_fit_works_at_once():
     model = zoo.get("cnn_mnist")
     assert model.optimizer.__class__.__name__ == "Adam"
@@ -107,6 +109,7 @@ def test_cosine_restarts_reaches_zero_at_the_end_of_each_cycle():
         recipes.check(recipe.replace(warmup_epochs=0.25))
 
 
+@pytest.mark.slow
 def test_overrides_take_effect():
     model = zoo.get("cnn_mnist", num_classes=5, input_shape=(32, 32, 3), filters=(8, 16, 32), compile=False)
     assert model.output_shape == (None, 5)

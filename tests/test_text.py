@@ -22,6 +22,7 @@ TEXT_MODELS = own_models(task="text-classification") + own_models(task="language
 TEXTS = ["What a wonderful film, I loved every minute.", "Awful. Dull plot, wooden acting.", ""]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TEXT_MODELS)
 def test_raw_strings_through_every_text_model(name):
     card = zoo.info(name)
@@ -42,6 +43,7 @@ def classifier():
     return zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32)
 
 
+@pytest.mark.slow
 def test_the_vocabulary_survives_keras_save_and_load(classifier, tmp_path):
     path = zoo.export(classifier, tmp_path / "t.keras", format="keras")
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -57,6 +59,7 @@ def _layer_outputs(model, texts, *names):
 
 @pytest.mark.parametrize("pooling,conv_kernel,bigram_buckets", [("mean", 0, 0), ("mean_max", 0, 0), ("mean", 3, 0),
                                                                   ("mean", 0, 101)])
+@pytest.mark.slow
 def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, bigram_buckets, tmp_path):
     """Pooling (mean, and the masked max), the local convolution and the bigram embeddings see the real tokens
     only: what sits at the padding positions never reaches the answer. And the variant survives a .keras save
@@ -123,6 +126,7 @@ def test_bigram_embeddings_tell_word_order_apart():
     np.testing.assert_array_equal(out[:, 1:], 0)  # the last real token and the padding have no bigram
 
 
+@pytest.mark.slow
 def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
     from zoo.models.text import HeadTailWordPieceTokenizer
 
@@ -147,6 +151,7 @@ def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
         zoo.get("transformer_imdb", compile=False, truncation="tail")
 
 
+@pytest.mark.slow
 def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp_path):
     path = zoo.export(classifier, tmp_path / "served")
     expected = classifier.predict(tf.constant(TEXTS), verbose=0)
@@ -164,6 +169,7 @@ def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp
     assert got["names"] == [("negative", "positive")[i] for i in expected.argmax(axis=1)]
 
 
+@pytest.mark.slow
 def test_predict_on_raw_text(classifier):
     results = zoo.predict(classifier, ["what a wonderful film", "terrible"], top_k=1)
     assert [r["input"] for r in results] == ["what a wonderful film", "terrible"]
@@ -181,6 +187,7 @@ def language_model():
                    intermediate_dim=32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["top_k", "top_p"])
 def test_generation_is_deterministic_under_a_seed(language_model, sampler):
     a = zoo.generate(language_model, "ROMEO:", max_length=30, sampler=sampler, seed=11)
@@ -188,6 +195,7 @@ def test_generation_is_deterministic_under_a_seed(language_model, sampler):
     assert a == b and a.startswith("ROMEO:") and len(a) == 30
 
 
+@pytest.mark.slow
 def test_generation_respects_max_length_past_the_window(language_model):
     text = zoo.generate(language_model, "KING:", max_length=40)  # the window is 16: it slides
     assert len(text) == 40 and text.startswith("KING:")
@@ -210,6 +218,7 @@ def test_generation_bad_input(language_model, prompt, kwargs, error, message):
         zoo.generate(language_model, prompt, **kwargs)
 
 
+@pytest.mark.slow
 def test_generate_needs_a_language_model(classifier):
     with pytest.raises(ValueError, match="generate needs a language model"):
         zoo.generate(classifier, "hello")
@@ -231,6 +240,7 @@ def test_corpus_examples_are_shifted_by_one_character(tmp_path):
         zdata.pipeline(split, batch_size=4)
 
 
+@pytest.mark.slow
 def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_path):
     root = write_tiny_shakespeare(tmp_path / "data", n_chars=20_000)
     result = zoo.train("char_lstm_shakespeare", epochs=2, batch_size=32, data_dir=root, model_dir=tmp_path / "run",
@@ -240,6 +250,7 @@ def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_pa
     assert result.test_metrics["bits_per_character"] < 7.0  # uniform over 128 code points is 7 bits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", own_models(task="language-modeling", weights=True))
 def test_the_sample_on_the_card_is_what_generate_gives(name):
     info = zoo.info(name).weights[0]

@@ -48,6 +48,7 @@ def trained(small_mnist, tmp_path_factory):
     return result
 
 
+@pytest.mark.slow
 def test_short_training_run_learns_and_writes_every_artefact(trained):
     result = trained
     assert result.epochs_run == 3
@@ -124,6 +125,7 @@ def test_overrides_are_validated(small_mnist, tmp_path):
         zoo.train("resnet20_cifar10", data_dir=small_mnist, model_dir=tmp_path, source="local")
 
 
+@pytest.mark.slow
 def test_every_part_of_the_recipe_can_be_overridden(small_mnist, tmp_path):
     import keras
 

@@ -123,6 +123,7 @@ def test_input_shape_the_weights_cannot_take():
         zoo.get("cnn_mnist", pretrained=True, filters=(8, 8, 8))
 
 
+@pytest.mark.slow
 def test_verify_passes_and_catches_drift(default_info, monkeypatch):
     report = zoo.verify("cnn_mnist")
     assert report["sha256_ok"] and report["outputs_ok"] and report["max_abs_diff"] < 1e-4
@@ -239,6 +240,7 @@ def test_zoo_home_default_is_under_the_user_cache(monkeypatch, tmp_path):
 # ------------------------------------------------------------------------------------------------ real data
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_bundled_weights_score_the_card_accuracy_on_the_real_test_split(real_data_dir, default_info):
     got = zoo.evaluate("cnn_mnist", data_dir=real_data_dir)
@@ -260,6 +262,7 @@ def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
         assert got[metric] == pytest.approx(value, abs=5e-4), metric
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", own_models(weights=True))
 def test_every_weight_set_verifies(name):
     assert zoo.verify(name)["outputs_ok"]

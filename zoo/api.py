@@ -98,6 +98,7 @@ def get(
             up to its pooled representation; not compiled (it has no loss). Its weights are the pretrained
             model's own.
         pooling: with ``include_top=False``, "avg" or "max" over the feature map's positions, or None (the map).
+            For a model with a ``pooling`` hyper-parameter of its own (transformer_imdb), it is that.
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:
@@ -113,6 +114,8 @@ def get(
                        compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
                        **hparams)
     card = registry.get_card(name)
+    if pooling is not None and "pooling" in card.hparams:  # the model's own hyper-parameter (transformer_imdb's)
+        hparams["pooling"], pooling = pooling, None
     _, tag = registry.split_name(name)
     if tag is not None:
         if pretrained not in (False, True, tag):
