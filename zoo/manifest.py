@@ -72,6 +72,9 @@ class WeightsInfo:
                 f"  {self.split} metrics: {metrics}",
                 f"  trained on   {self.dataset} with zoo's recipe: {r.get('epochs')} epochs, batch {r.get('batch_size')}, "
                 f"{r.get('optimizer')} lr {r.get('learning_rate')}, seed {r.get('seed')}",
+                *([f"  training     {self.train_log['epochs_run']} epochs, best epoch {self.train_log.get('best_epoch')}, "
+                   f"{self.train_log['wall_time_s'] / 60:.0f} minutes on {self.train_log.get('machine', 'CPU')}"]
+                  if self.train_log.get("wall_time_s") and self.train_log.get("epochs_run") else []),
                 f"  file         {self.file}, {where}" + (f", values stored as {self.storage}" if self.storage != "float32" else ""),
                 f"  sha256       {self.sha256}",
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",

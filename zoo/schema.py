@@ -175,9 +175,10 @@ class ModelCard:
             schedule = f"cosine to 0 in cycles of {r.cycle_epochs:g} epoch(s), each x{r.cycle_mult:g} the one before"
         elif r.schedule == "piecewise":
             schedule = f"x{r.decay_factor:g} at epochs {', '.join(f'{b:g}' for b in r.boundaries)}"
-        opt = r.optimizer + (f" (momentum {r.momentum:g})" if r.optimizer == "sgd" else "")
+        opt = r.optimizer + (f" ({'Nesterov ' if r.nesterov else ''}momentum {r.momentum:g})"
+                             if r.optimizer == "sgd" else "")
         if r.weight_decay:
-            opt += f", weight decay {r.weight_decay:g}"
+            opt += f", weight decay {r.weight_decay:g} (Keras': decoupled, times the rate)"
         classes = ", ".join(o.class_names) if o.class_names else f"{o.num_classes} classes"
         lines = [
             f"{self.name}  ({self.family}, {self.task})",
@@ -195,7 +196,7 @@ class ModelCard:
             "  recipe",
             f"    optimizer  {opt}, learning rate {r.learning_rate:g}, {schedule}",
             f"    batch      {r.batch_size} (global), {r.epochs} epochs, seed {r.seed}",
-            f"    loss       {r.loss}",
+            f"    loss       {r.loss}" + (f", label smoothing {r.label_smoothing:g}" if r.label_smoothing else ""),
             f"    metrics    {', '.join(r.metrics)}",
             f"    augment    {', '.join(r.augmentation) or 'none'}",
             "  weights",
@@ -209,6 +210,8 @@ class ModelCard:
             lines.append(f"    none: {self.notes or 'no pretrained weights yet'}")
         for w in weights:
             lines.extend("    " + line for line in w.describe().splitlines())
+        if weights and self.notes:
+            lines.append(f"  notes        {self.notes}")
         return "\n".join(lines)
 
     def load_builder(self) -> Callable[..., Any]:
