@@ -63,8 +63,8 @@ def test_pretrained_true_tag_and_name_tag_give_the_same_weights(default_info):
 def test_unknown_tag_and_models_without_weights():
     with pytest.raises(zoo.WeightsError, match="no weights tagged 'nope'; available: 'mnist_v2'"):
         zoo.get("cnn_mnist", pretrained="nope")
-    with pytest.raises(zoo.WeightsError, match="resnet20_cifar10 has no pretrained weights yet"):
-        zoo.get("resnet20_cifar10", pretrained=True)
+    with pytest.raises(zoo.WeightsError, match="resnet56_cifar10 has no pretrained weights yet"):
+        zoo.get("resnet56_cifar10", pretrained=True)
 
 
 def test_one_byte_changed_raises_and_loads_nothing(default_info, tmp_path, monkeypatch):

@@ -158,7 +158,7 @@ class ModelCard:
             out[field.name] = value
         out["weights"] = [w.to_dict() for w in self.weights]
         if not out["weights"] and not self.presets:
-            out["weights_note"] = self.notes or "no pretrained weights yet"
+            out["weights_note"] = "no pretrained weights yet" + (f": {self.notes}" if self.notes else "")
         return json.loads(json.dumps(out, default=list))  # tuples -> lists, a plain JSON-able dict
 
     def to_json(self, indent: int = 2) -> str:
@@ -207,7 +207,7 @@ class ModelCard:
             for preset in self.presets:
                 lines.extend("    " + line for line in preset.describe().splitlines())
         if not weights and not self.presets:
-            lines.append(f"    none: {self.notes or 'no pretrained weights yet'}")
+            lines.append("    none: no pretrained weights yet" + (f": {self.notes}" if self.notes else ""))
         for w in weights:
             lines.extend("    " + line for line in w.describe().splitlines())
         if weights and self.notes:

@@ -19,7 +19,7 @@ CIFAR_INPUT = InputSpec(
     preprocessing="RGB; rescaled and normalised inside the model",
 )
 CIFAR_NO_DATA = (
-    "no pretrained weights yet: an epoch of its recipe takes about 8 minutes on the 2 cores zoo's weights are "
+    "an epoch of its recipe takes about 8 minutes on the 2 cores zoo's weights are "
     "trained on, so its run has not been made; train your own with `zoo train NAME` (CIFAR-10 under "
     "$ZOO_DATA_DIR/cifar10/, the binary or the python version, or TFDS)"
 )
