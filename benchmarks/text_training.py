@@ -88,7 +88,7 @@ def hand_written(name: str, vocabulary: list[str]) -> keras.Model:
 def hand_rate(name: str, steps: int, train, vocabulary: list[str]) -> float:
     card = zoo.info(name)
     batch = card.recipe.batch_size
-    ds = tf.data.Dataset.from_tensor_slices((train.features.astype(str), train.labels))
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(train.features.tolist(), tf.string), train.labels))  # no <U array
     ds = ds.shuffle(len(train), seed=0).batch(batch).prefetch(tf.data.AUTOTUNE)
     model = hand_written(name, vocabulary)
     r = card.recipe

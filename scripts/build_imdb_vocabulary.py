@@ -32,7 +32,7 @@ def main() -> int:
     t0 = time.perf_counter()
     train = zdata.load("imdb_reviews", "train", validation_split=0.0)
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        tf.data.Dataset.from_tensor_slices(train.features.astype(str)).batch(1000), vocabulary_size=args.size, lowercase=True, strip_accents=True,
+        tf.data.Dataset.from_tensor_slices(tf.constant(train.features.tolist(), tf.string)).batch(1000), vocabulary_size=args.size, lowercase=True, strip_accents=True,
         reserved_tokens=["[PAD]", "[UNK]"],
     )
     # Tokens holding whitespace (the trainer keeps a few, e.g. from no-break spaces) can never match a word, and
