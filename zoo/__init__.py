@@ -21,6 +21,7 @@ from typing import Any
 
 from zoo._version import __version__
 from zoo.errors import (
+    BusyError,
     DataFormatError,
     DataNotFoundError,
     DeviceUnavailableError,
@@ -46,7 +47,7 @@ __all__ = [
     "predict", "generate",
     "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError", "ExportError", "InputError",
+    "DeviceUnavailableError", "ExportError", "InputError", "BusyError",
 ]
 
 

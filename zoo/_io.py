@@ -68,15 +68,54 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:
-    """Remove the temporary files and folders that :func:`atomic_path` leaves when its process is killed
-    mid-write (``.NAME.*.tmp*``, never renamed into place); returns what was removed. The caller must be the
-    folder's one writer."""
+def remove_leftovers(folder: str | os.PathLike[str], name: str = "*") -> list[Path]:
+    """Remove the temporary files and folders that :func:`atomic_path` (and the exports) leave when their
+    process is killed mid-write (``.NAME.*.tmp*``, never renamed into place), of ``name`` or of every name;
+    returns what was removed. The caller must hold the writer's lock."""
     removed = []
-    for stale in Path(folder).glob(".*.tmp*"):
+    for stale in Path(folder).glob(f".{name}.*tmp*"):
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
         removed.append(stale)
     return removed
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: str | os.PathLike[str], what: str, *, remove: bool = False) -> Iterator[None]:
+    """Hold an advisory lock (``flock``) on ``lock_file`` for the ``with`` block, or fail at once with
+    :class:`~zoo.errors.BusyError` naming the process that holds it. The kernel drops the lock when its holder
+    dies, so a killed writer never blocks the next one. With ``remove``, the lock file goes at the end (an
+    export leaves nothing beside itself); a process that locked the removed file then finds it is no longer
+    the file at that path, and locks the new one instead."""
+    import fcntl
+
+    from zoo.errors import BusyError
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise BusyError(f"{lock_file.parent} is being written by {holder}; wait for it to finish (or stop "
+                            f"it), or write somewhere else") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock_file).st_ino:
+                break  # the file locked is the one at the path
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # removed by its last holder meanwhile: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({what})".encode(), 0)
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(FileNotFoundError):
+                lock_file.unlink()
+        os.close(fd)  # closing releases the lock

@@ -59,7 +59,11 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         meta = self.read_metadata()
         if meta is None:
             return
-        weights = self.restore_path / meta["weights"]
+        name = meta.get("weights")
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".weights.h5"):
+            raise OSError(f"{self.restore_path / 'training_metadata.json'}: names {name!r}, not a weights file inside "
+                          f"the backup folder; delete {self.restore_path} to start over")
+        weights = self.restore_path / name
         if not weights.exists() or sha256_file(weights) != meta["sha256"]:
             raise OSError(f"{weights}: backup missing or not matching its recorded sha256; delete {self.restore_path} to start over")
         if self.model.optimizer is not None and not self.model.optimizer.built:

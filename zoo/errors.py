@@ -45,3 +45,7 @@ class ExportError(ZooError, ValueError):
 class InputError(ZooError, ValueError):
     """An input to predict, generate or a served model that zoo cannot take: a missing or unreadable file, a
     wrong shape, dtype or value range, an empty batch."""
+
+
+class BusyError(ZooError, RuntimeError):
+    """Another process is writing the same run folder, export or cache entry: a second writer would lose data."""

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoo._io import atomic_path
+from zoo._io import atomic_path, exclusive, remove_leftovers
 from zoo._compat import renamed
 from zoo.errors import ExportError
 from zoo.registry import ModelCard
@@ -179,6 +179,8 @@ def export(
         raise ExportError(f"quantization={quantization!r} applies to format='tflite' only")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer (TF Serving's numbered folder), got {version!r}")
+    if not str(path).strip():
+        raise ExportError("the export path is empty: give a folder (saved_model) or a file name")
     path = Path(path)
     if format in SUFFIX and path.suffix != SUFFIX[format]:
         raise ExportError(f"{path}: a {format} export is a file ending in {SUFFIX[format]}")
@@ -201,7 +203,19 @@ def export(
 
     if format == "saved_model":
         path.mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=path))
+    with exclusive(target.parent / f".{target.name}.lock", f"zoo export to {target}", remove=True):
+        if target.exists() and not overwrite:  # written by another process since the check above
+            raise ExportError(f"{target} exists already; pass overwrite=True (zoo export --overwrite) to replace it")
+        remove_leftovers(target.parent, target.name)  # of a killed export to the same target
+        _write(model, card, format, target, version, quantization, data_dir)
+    return target
+
+
+def _write(model: Any, card: ModelCard | None, format: str, target: Path, version: int, quantization: str | None,
+           data_dir: Any) -> None:
+    """Write the export into a temporary place beside ``target`` and rename it into place."""
+    if format == "saved_model":
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=target.parent))
         try:
             _write_saved_model(model, card, tmp / "model")
             _replace_dir(tmp / "model", target)
@@ -216,7 +230,6 @@ def export(
         data = _tflite_bytes(model, card, quantization, data_dir)
         with atomic_path(target, suffix=".tflite") as tmp:
             tmp.write_bytes(data)
-    return target
 
 
 def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, data_dir: Any) -> bytes:

@@ -96,10 +96,16 @@ def split_name(name: str) -> tuple[str, str | None]:
 def info(name: str) -> ModelCard:
     """The model card of ``name``: task, dataset, input spec, outputs, parameters, licence, recipe, weights.
 
-    ``str(card)`` reads as text, ``card.to_json()`` as JSON; a ``name.tag`` is accepted (the tag is ignored).
-    Raises :class:`UnknownModelError` (with close-match suggestions) for a name that is not registered.
+    ``str(card)`` reads as text, ``card.to_json()`` as JSON; a ``name.tag`` is accepted (its tag must name one of the weight sets).
+    Raises :class:`UnknownModelError` (with close-match suggestions) for a name that is not registered, or a
+    tag that names none of its weight sets.
     """
-    return get_card(name)
+    card = get_card(name)
+    _, tag = split_name(name)
+    if tag is not None and tag not in {w.tag for w in card.weights}:
+        tags = ", ".join(repr(w.tag) for w in card.weights) or "none"
+        raise UnknownModelError(f"{card.name} has no weights tagged {tag!r}; its weight sets: {tags}")
+    return card
 
 
 def get_card(name: str) -> ModelCard:

@@ -24,7 +24,7 @@ from typing import Any
 
 from zoo import data as zdata
 from zoo import recipes, registry
-from zoo._io import atomic_path, atomic_write_text, remove_leftovers
+from zoo._io import atomic_path, atomic_write_text, exclusive, remove_leftovers
 from zoo._compat import renamed
 from zoo.registry import ModelCard, Recipe
 
@@ -171,10 +171,6 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
     shared_dir = Path(model_dir) if model_dir is not None else default_model_dir(card.name)
     scratch = None if chief else tempfile.TemporaryDirectory(prefix="zoo-worker-")
     paths = run_paths(shared_dir if chief else Path(scratch.name))
-    if not resume and chief:
-        _forget(paths)
-    paths["model_dir"].mkdir(parents=True, exist_ok=True)
-    remove_leftovers(paths["model_dir"])  # of a killed run's writes: this run is the folder's writer now
     return RunConfig(card, recipe, api.resolve_hparams(card, hparams), strat, kind, chief,
                      distribute.mixed_precision_policy(mixed_precision, strat),
                      distribute.compile_options(strat, jit_compile=jit_compile, steps_per_execution=steps_per_execution),
@@ -190,6 +186,18 @@ def _read_folder(card: ModelCard, recipe: Recipe, hparams: dict[str, Any]) -> An
     if found.skipped:
         log.warning("zoo: %s: skipped %s", found.root, ", ".join(f"{n} {why}" for why, n in found.skipped.items()))
     return found
+
+
+LOCK = ".zoo-train.lock"
+
+
+def prepare(cfg: RunConfig, resume: bool) -> None:
+    """The run's folder, once this process holds its lock: started over if ``resume=False``, and the leftovers
+    of a killed run's writes removed (this run is the folder's writer now)."""
+    if not resume and cfg.chief:
+        _forget(cfg.paths)
+    cfg.paths["model_dir"].mkdir(parents=True, exist_ok=True)
+    remove_leftovers(cfg.paths["model_dir"])
 
 
 def run_paths(model_dir: Path) -> dict[str, Path]:
@@ -408,8 +416,26 @@ def train(
                     verbose=verbose, strategy=strategy, tpu=tpu, num_gpus=num_gpus, mixed_precision=mixed_precision,
                     jit_compile=jit_compile, steps_per_execution=steps_per_execution, data=data,
                     hparams=hparams)
+    # One writer to a run folder: a second `zoo train` into it fails at once, naming the first (workers other
+    # than the chief write elsewhere).
+    lock = exclusive(cfg.shared_dir / LOCK, f"zoo train {cfg.card.name}") if cfg.chief else contextlib.nullcontext()
+    with lock:
+        prepare(cfg, resume)
+        result = _train(cfg, callbacks, pretrained)
+    if cfg.scratch is not None:
+        cfg.scratch.cleanup()
+        result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
+    return result
+
+
+def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str) -> TrainResult:
+    """The run itself: data from the backup's epoch on, the model, the callbacks, fit, the test, the report."""
     meta = backup_callback(cfg).read_metadata()
-    run_data = load_data(cfg, start_epoch=min(meta["epoch"], cfg.recipe.epochs) if meta else 0)
+    if meta and meta["epoch"] > cfg.recipe.epochs:
+        raise ValueError(f"the backup in {cfg.shared_dir / 'backup'} has finished epoch {meta['epoch']}, beyond "
+                         f"this run's {cfg.recipe.epochs} epochs: give epochs >= {meta['epoch']}, or resume=False "
+                         f"(--no-resume) to start over")
+    run_data = load_data(cfg, start_epoch=meta["epoch"] if meta else 0)
     model = build_model(cfg, run_data.steps, pretrained)
     examples = (len(run_data.splits["train"]) if cfg.card.task != "language-modeling"
                 else run_data.steps * cfg.recipe.batch_size)
@@ -418,11 +444,7 @@ def train(
     wall = run(cfg, model, run_data, cbs)
     test = test_metrics(cfg, model, run_data)
     history = report(cfg, run_data, backup, throughput, test, wall)
-    result = TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
-    if cfg.scratch is not None:
-        cfg.scratch.cleanup()
-        result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
-    return result
+    return TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
 
 
 def _describe(cfg: RunConfig, data: RunData) -> None:
