@@ -31,7 +31,7 @@ from zoo import api, manifest  # noqa: E402
 from zoo._io import atomic_path, sha256_file  # noqa: E402
 from zoo.data.catalog import DATASETS  # noqa: E402
 
-CHECK_BATCH, CHECK_SEED, CHECK_ATOL = 4, 0, 1e-4
+CHECK_BATCH, CHECK_SEED, CHECK_ATOL, CHECK_RTOL = 4, 0, 1e-4, 1e-5
 
 
 def _store_float16(path: Path) -> None:
@@ -69,6 +69,13 @@ def _report_of_release(name: str, tag: str) -> tuple[dict, Path]:
     return report, zoo.weights.fetch(info)
 
 
+def check_record(check_input: dict, outputs) -> dict:
+    """The manifest's fixed-input check: the logits on the input, with a tolerance that float arithmetic on
+    another machine stays within and a changed weight does not (tests/test_weights.py perturbs one)."""
+    return {"input": check_input, "kind": api.CHECK_KIND, "outputs": np.round(outputs, 7).tolist(),
+            "atol": CHECK_ATOL, "rtol": CHECK_RTOL}
+
+
 def _selection(report: dict, configurations_tried: int) -> dict:
     """How the run chose its weights: the best epoch on the validation split carved from train."""
     recipe = report["recipe"]
@@ -78,6 +85,18 @@ def _selection(report: dict, configurations_tried: int) -> dict:
             "configurations_tried": configurations_tried}
 
 
+def _refresh_check(card, tag: str) -> int:
+    """Record a weight set's fixed-input check in the current form (logits), from its file as shipped."""
+    import dataclasses
+
+    info = zoo.weights.find(card, tag)
+    model = zoo.get(card.name, pretrained=info.tag, compile=False)
+    outputs = api.expected_outputs(model, api.check_input(info.check["input"]))
+    manifest.write_entry(dataclasses.replace(info, check=check_record(info.check["input"], outputs)))
+    print(f"{info.full_name}: check recorded anew ({api.CHECK_KIND}, {np.asarray(outputs).shape})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -85,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="the model_dir of a finished `zoo train` run")
     source.add_argument("--from-release", metavar="TAG", help="a weight set of this model already in the manifest")
+    source.add_argument("--refresh-check", action="store_true",
+                        help="only record anew the fixed-input check of the weight set --tag (its file unchanged)")
     parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
     parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
     parser.add_argument("--configurations-tried", type=int, default=1,
@@ -95,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     card = zoo.info(args.name)
+    if args.refresh_check:
+        return _refresh_check(card, args.tag)
     if args.from_release:
         report, weights_file = _report_of_release(card.name, args.from_release)
     else:
@@ -150,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         versions={**report["versions"], "python": platform.python_version()},
         date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
         default=not args.not_default,
-        check={"input": check_input, "outputs": np.round(outputs, 7).tolist(), "atol": CHECK_ATOL},
+        check=check_record(check_input, outputs),
         assets=assets,
         train_log={"epochs_run": report["epochs"], "best_epoch": report["best_epoch"],
                    "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],

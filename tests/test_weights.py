@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo import api
 from tests.conftest import own_models, run_cli
 from zoo import manifest, weights
 from zoo._io import sha256_file
@@ -133,6 +134,40 @@ def test_verify_passes_and_catches_drift(default_info, monkeypatch):
     drifted = dataclasses.replace(default_info, check={**default_info.check, "outputs": (outputs[:, ::-1]).tolist()})
     monkeypatch.setattr(manifest, "weights_for", lambda name: [drifted])
     with pytest.raises(zoo.WeightsError, match="drift"):
+        zoo.verify("cnn_mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["one kernel x 1.001", "another cnn_mnist"])
+def test_verify_catches_a_changed_file_whose_hash_was_edited_to_match(default_info, tmp_path, monkeypatch, change):
+    """What verify must catch beyond the hash: a 0.1% change to one kernel, or another cnn_mnist altogether
+    (here its body re-initialised), with the manifest's sha256 edited to the new file's. The softmax outputs of
+    the fixed input, which verify used to compare, hardly move for either (all near 0 or 1)."""
+    import keras
+
+    from zoo._io import sha256_file
+
+    model = zoo.get("cnn_mnist", pretrained=True, compile=False)
+    if change == "one kernel x 1.001":
+        layer = model.get_layer("stage2_conv")
+        layer.set_weights([w * 1.001 for w in layer.get_weights()])
+    else:
+        keras.utils.set_random_seed(7)
+        other = zoo.get("cnn_mnist", compile=False)
+        model.get_layer("stage1_conv").set_weights(other.get_layer("stage1_conv").get_weights())
+    changed = tmp_path / "changed.weights.h5"
+    model.save_weights(str(changed))
+    softmax_before = api.expected_outputs(zoo.get("cnn_mnist", pretrained=True, compile=False),
+                                          api.check_input(default_info.check["input"]), kind="outputs")
+    softmax_after = api.expected_outputs(model, api.check_input(default_info.check["input"]), kind="outputs")
+    if change == "one kernel x 1.001":
+        assert np.allclose(softmax_before, softmax_after, atol=1e-4)  # the old check passed it
+    forged = dataclasses.replace(default_info, sha256=sha256_file(changed), size=changed.stat().st_size,
+                                 file=changed.name)
+    monkeypatch.setattr(manifest, "weights_for", lambda name: [forged] if name == "cnn_mnist" else [])
+    monkeypatch.setattr(manifest, "BUNDLE_DIR", tmp_path)
+    monkeypatch.setattr(type(forged), "bundled_path", property(lambda self: tmp_path / self.file))
+    with pytest.raises(zoo.WeightsError, match="differ from the manifest"):
         zoo.verify("cnn_mnist")
 
 

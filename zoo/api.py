@@ -274,8 +274,21 @@ def check_input(spec: dict[str, Any]) -> Any:
     raise NotImplementedError(f"no fixed input for dtype {spec['dtype']}")
 
 
-def expected_outputs(model: Any, x: Any) -> np.ndarray:
-    """The model's outputs on the fixed input; a language model's per-position logits averaged over positions."""
+CHECK_KIND = "logits"  # what zoo.verify compares: values that move with every weight, unlike saturated softmaxes
+
+
+def expected_outputs(model: Any, x: Any, kind: str = CHECK_KIND) -> np.ndarray:
+    """The model's answer on the fixed input of ``zoo.verify``: with ``kind="logits"`` a classifier's logits
+    (its softmax head's input times its kernel plus its bias: a softmax of a random input is often all 0s and
+    1s, which hides a changed weight), a language model's per-position logits averaged over positions; with
+    ``"outputs"`` (manifests written before), the model's outputs as they are."""
+    import keras
+
+    head = model.layers[-1]
+    if kind == "logits" and getattr(getattr(head, "activation", None), "__name__", "") == "softmax":
+        features = np.asarray(keras.Model(model.inputs, head.input)(x, training=False), dtype=np.float64)
+        kernel, bias = (np.asarray(w, dtype=np.float64) for w in head.get_weights())
+        return features @ kernel + bias
     out = np.asarray(model(x, training=False), dtype=np.float64)
     return out.mean(axis=1) if out.ndim == 3 else out
 
@@ -291,10 +304,10 @@ def verify(name: str, *, tag: str | bool = True) -> dict[str, Any]:
     model = get(card.name, pretrained=info.tag, compile=False)
     if not info.check:
         raise WeightsError(f"{info.full_name} has no fixed-input check in the manifest")
-    got = expected_outputs(model, check_input(info.check["input"]))
+    got = expected_outputs(model, check_input(info.check["input"]), kind=info.check.get("kind", "outputs"))
     want = np.asarray(info.check["outputs"], dtype=np.float64)
     atol = float(info.check.get("atol", 1e-4))
-    if got.shape != want.shape or not np.allclose(got, want, atol=atol, rtol=0):
+    if got.shape != want.shape or not np.allclose(got, want, atol=atol, rtol=float(info.check.get("rtol", 0))):
         err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
         raise WeightsError(
             f"{info.full_name}: the fixed input gave outputs that differ from the manifest by up to {err:.3g} "
