@@ -31,25 +31,7 @@ def predict(
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if card.input.kind == "text":
-        import tensorflow as tf
-
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        if not texts:
-            raise InputError("no inputs given: give one or more texts")
-        if not all(isinstance(t, str) for t in texts):
-            bad = next(type(t).__name__ for t in texts if not isinstance(t, str))
-            raise InputError(f"{card.name} takes raw text: every input must be a string, got a {bad}")
-        batch, labels = tf.constant(texts), texts
-    elif isinstance(inputs, np.ndarray):
-        batch, labels = inputs, [f"[{i}]" for i in range(len(inputs))]
-    else:
-        if not inputs:
-            raise InputError("no inputs given: name one or more image files")
-        batch = np.stack([read_image(p, card) for p in inputs])
-        labels = [str(p) for p in inputs]
-    if card.input.kind == "image" and batch.shape[1:] != tuple(card.input.shape):
-        raise InputError(f"inputs of shape {batch.shape[1:]}; {card.name} takes {tuple(card.input.shape)}")
+    batch, labels = _batch(card, inputs)
     probabilities = np.asarray(model.predict(batch, verbose=0))
     names = api.class_names(card, model) or tuple(str(i) for i in range(probabilities.shape[1]))
     k = min(top_k, probabilities.shape[1])
@@ -60,3 +42,49 @@ def predict(
             {"class_id": int(i), "class_name": names[i], "probability": float(probs[i])} for i in order
         ]})
     return results
+
+
+def _batch(card: Any, inputs: Any) -> tuple[Any, list[str]]:
+    """The model's input batch and a label for each input: texts, image files, or an image array."""
+    if card.input.kind == "text":
+        import tensorflow as tf
+
+        texts = check_texts(card, inputs)
+        return tf.constant(texts), texts
+    if isinstance(inputs, np.ndarray):
+        return check_images(card, inputs, "the array"), [f"[{i}]" for i in range(len(inputs))]
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if not inputs:
+        raise InputError("no inputs given: name one or more image files")
+    return np.stack([read_image(p, card) for p in inputs]), [str(p) for p in inputs]
+
+
+def check_texts(card: Any, inputs: Any) -> list[str]:
+    """Raw texts for a text model: one string or a non-empty sequence of strings."""
+    texts = [inputs] if isinstance(inputs, str) else list(inputs)
+    if not texts:
+        raise InputError("no inputs given: give one or more texts")
+    bad = next((type(t).__name__ for t in texts if not isinstance(t, str)), None)
+    if bad is not None:
+        raise InputError(f"{card.name} takes raw text: every input must be a string, got a {bad}")
+    return texts
+
+
+def check_images(card: Any, batch: np.ndarray, what: str) -> np.ndarray:
+    """A batch of images for an image model, as its card says: uint8 pixels (0..255), of its shape, at least
+    one. Floats, NaN and out-of-range values are refused, not guessed at."""
+    shape = tuple(card.input.shape)
+    if batch.ndim != len(shape) + 1 or batch.shape[1:] != shape:
+        raise InputError(f"{what} has shape {batch.shape}; {card.name} takes a batch of shape (N, "
+                         f"{', '.join(map(str, shape))})")
+    if len(batch) == 0:
+        raise InputError(f"{what} is an empty batch: give at least one image")
+    if batch.dtype != np.uint8:
+        if not np.issubdtype(batch.dtype, np.integer):
+            raise InputError(f"{what} holds {batch.dtype} values; {card.name} takes uint8 pixels 0..255 "
+                             f"(convert with np.clip(x, 0, 255).astype(np.uint8) if they are pixel values)")
+        if batch.min() < 0 or batch.max() > 255:
+            raise InputError(f"{what} holds values in [{batch.min()}, {batch.max()}]; pixels are 0..255")
+        batch = batch.astype(np.uint8)
+    return batch
