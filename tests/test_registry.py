@@ -42,8 +42,8 @@ def test_list_models_pretrained_filter_follows_manifest():
     for name in with_weights:  # zoo's own weight sets, or a keras-hub preset's
         assert zoo.info(name).weights or zoo.info(name).presets
     for name in ("resnet56_cifar10", "mobilenet_v2_cifar10"):
-    assert "resnet20_cifar10" in with_weights and "cnn_fashion_mnist" in with_weights
         assert name in without
+    assert "resnet20_cifar10" in with_weights and "cnn_fashion_mnist" in with_weights
 
 
 def test_unknown_family_is_a_value_error():
