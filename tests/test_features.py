@@ -68,7 +68,7 @@ def test_mnist_features_beat_raw_pixels_for_a_linear_classifier(real_data_dir):
         keras.utils.set_random_seed(0)
         mean, std = fa.mean(0), fa.std(0) + 1e-6
         clf = keras.Sequential([keras.Input(fa.shape[1:]), keras.layers.Dense(10, activation="softmax")])
-        clf.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
+        clf.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         clf.fit((fa - mean) / std, ya, epochs=20, batch_size=128, verbose=0)
         return clf.evaluate((fb - mean) / std, yb, verbose=0)[1]
 
