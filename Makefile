@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e ".[tf,test]"
 	touch $@
 
-.PHONY: setup train test test-fast benchmark
+.PHONY: setup train test test-fast test-release benchmark
 setup: $(VENV)/.installed
 
 train: setup
@@ -24,6 +24,10 @@ test: setup
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+# The card figures too slow for every run (transformer_imdb: about 9 minutes on 2 cores): before a release.
+test-release: setup
+	$(VENV)/bin/python -m pytest -m release
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/run_all.py

@@ -117,3 +117,15 @@ def test_a_text_classifier_trains_on_a_folder_of_txt_files(tmp_path):
     assert result.model.get_layer("probabilities").units == 3
     got = zoo.predict("lstm_imdb", ["a wonderful superb film"], pretrained=str(result.paths["best_weights"]))
     assert {c["class_name"] for c in got[0]["top_k"]} == {"happy", "sad", "odd"}
+
+
+def test_a_zoo_dataset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):
+    from zoo.training import check_dataset
+
+    write_image_folder(tmp_path / "fashion_mnist", per_class=2, extras=False)
+    monkeypatch.chdir(tmp_path)
+    card = zoo.info("cnn_mnist")
+    assert check_dataset(card, "fashion_mnist") == "fashion_mnist"
+    assert check_dataset(card, "./fashion_mnist") == str(tmp_path.resolve() / "fashion_mnist")
+    with pytest.raises(ValueError, match="unknown dataset 'fashion'.*or a folder"):
+        check_dataset(card, "fashion")

@@ -274,7 +274,8 @@ def test_training_on_a_dataset_of_another_kind_is_refused(bert_preset):
     done = run_cli("train", "bert_classifier", "--data", "cifar100", "--preset", str(bert_preset))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == ("zoo: error: unknown dataset 'cifar100'; bert_classifier can "
-                                                    "train on: imdb_reviews")
+                                                    "train on: imdb_reviews, or a folder with one subfolder per "
+                                                    "class")
 
 
 def test_hub_module_tells_tasks_from_zoos_own_models(bert_preset):

@@ -243,3 +243,13 @@ def test_epochs_run_counts_the_epochs_early_stopping_let_run(small_mnist, tmp_pa
     result = zoo.train("cnn_mnist", epochs=5, batch_size=32, data_dir=small_mnist, model_dir=tmp_path,
                        filters=(8, 16, 16), verbose=0, callbacks=[Stop()])
     assert result.epochs_run == 2 and len(result.history["loss"]) == 2
+
+
+def test_steps_per_epoch_counts_from_the_catalog_and_asks_when_it_cannot_know():
+    from zoo import recipes
+
+    recipe = zoo.info("cnn_mnist").recipe
+    assert recipes.steps_per_epoch(recipe) == -(-54_000 // recipe.batch_size)
+    assert recipes.steps_per_epoch(recipe, num_train=1000) == -(-1000 // recipe.batch_size)
+    with pytest.raises(ValueError, match="num_train="):
+        recipes.steps_per_epoch(zoo.info("char_lstm_shakespeare").recipe)

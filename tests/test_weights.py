@@ -286,9 +286,17 @@ def test_bundled_weights_score_the_card_accuracy_on_the_real_test_split(real_dat
     assert json.loads(out.stdout)["accuracy"] == pytest.approx(got["accuracy"], abs=1e-6)
 
 
+# Evaluating transformer_imdb on its 25,000 test reviews takes about 9 minutes on 2 cores (30 reviews/s, the
+# attention over 512 positions): `make test-release` measures it; `test_every_weight_set_verifies` checks the
+# file's logits on every run.
+_SLOW_TO_MEASURE = {"transformer_imdb"}
+
+
 @pytest.mark.real_data
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in own_models(weights=True) if n != "cnn_mnist"])
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[pytest.mark.release] if n in _SLOW_TO_MEASURE else [])
+    for n in own_models(weights=True) if n != "cnn_mnist"])
 def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
     info = manifest.weights_for(name)[0]
     got = zoo.evaluate(name, data_dir=real_data_dir)

@@ -42,6 +42,22 @@ def build(card: ModelCard, hparams: dict[str, Any], *, preset_weights: bool = Fa
     return model
 
 
+ZOO_ATTRIBUTES = ("zoo_name", "zoo_class_names")  # what zoo hangs on a model object; a copy carries them
+
+
+def copy_model(model: Any) -> Any:
+    """A copy of ``model`` with the same weights and zoo's attributes, built in the current scope (outside a
+    strategy: plain variables), for measuring or exporting without touching the caller's model."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for attr in ZOO_ATTRIBUTES:
+        if getattr(model, attr, None):
+            setattr(copy, attr, getattr(model, attr))
+    return copy
+
+
 def _check_input_shape(card: ModelCard, info: WeightsInfo, hparams: dict[str, Any]) -> None:
     trained = _plain(info.hparams.get("input_shape", card.hparams.get("input_shape")))
     wanted = _plain(hparams.get("input_shape", trained))

@@ -30,19 +30,15 @@ CARD_FILE = "zoo_card.json"
 def _undistributed(model: Any) -> Any:
     """A model built under a tf.distribute strategy holds mirrored variables; export a plain copy, rebuilt
     outside the strategy with the same weights, so the SavedModel holds one ordinary variable each."""
-    import keras
     import tensorflow as tf
+
+    from zoo import api
 
     if not any(isinstance(getattr(w, "value", None), tf.distribute.DistributedValues) for w in model.weights):
         return model
     if tf.distribute.has_strategy():
         raise ExportError("call zoo.export outside `strategy.scope()`: the exported copy must be built without it")
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    for attr in ("zoo_name", "zoo_class_names"):
-        if hasattr(model, attr):
-            setattr(copy, attr, getattr(model, attr))
-    return copy
+    return api.copy_model(model)
 
 
 def input_spec(model: Any, card: ModelCard | None) -> tuple[str, tuple[int | None, ...], str]:

@@ -13,11 +13,15 @@ SCHEDULES = ("constant", "cosine", "cosine_restarts", "piecewise")
 
 
 def steps_per_epoch(recipe: Recipe, num_train: int | None = None) -> int:
-    """Optimizer steps in one epoch: the training examples (train minus the validation carve-out) / global batch."""
+    """Optimizer steps in one epoch: the training examples (train minus the validation carve-out) / global batch.
+
+    Without ``num_train``, the count comes from the dataset catalog; a corpus's windows or a folder's files are
+    only known once loaded, so for those ``num_train`` is required (no guess)."""
     if num_train is None:
         info = DATASETS.get(recipe.dataset)
         if info is None or info.kind == "corpus":
-            return 1000
+            raise ValueError(f"the number of training examples of {recipe.dataset!r} is only known once it is "
+                             f"loaded: pass num_train=")
         num_train = info.splits["train"]
         if "validation" not in info.splits:
             num_train = int(round(num_train * (1 - recipe.validation_split)))

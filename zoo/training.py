@@ -64,22 +64,24 @@ DATASET_KINDS = {"image-classification": "image", "text-classification": "text",
 
 def check_dataset(card: ModelCard, dataset: str | os.PathLike[str] | None) -> str | None:
     """A dataset to train ``card``'s model on instead of its own: a zoo dataset of the kind its task takes, or
-    a folder of the user's (one subfolder per class) for a classifier."""
+    a folder of the user's (one subfolder per class) for a classifier. A zoo dataset's name wins over a folder
+    of the same name in the working directory: write ``./mnist`` for the folder."""
     from zoo.data import folders
 
-    if dataset is not None and folders.is_folder(dataset):
-        if card.task == "language-modeling" or card.presets and card.input.kind != "text":
-            raise ValueError(f"a folder of your own trains zoo's image and text classifiers, not {card.name}")
-        return str(Path(dataset).expanduser())
     if dataset is None:
         return None
     fitting = sorted(n for n, d in zdata.DATASETS.items() if d.kind == DATASET_KINDS[card.task])
-    if dataset not in zdata.DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; {card.name} can train on: {', '.join(fitting)}")
-    if dataset not in fitting:
-        raise ValueError(f"{card.name} is a {card.task} model and cannot train on {dataset} "
-                         f"({zdata.DATASETS[dataset].kind}); it can train on: {', '.join(fitting)}")
-    return dataset
+    if isinstance(dataset, str) and dataset in zdata.DATASETS:
+        if dataset not in fitting:
+            raise ValueError(f"{card.name} is a {card.task} model and cannot train on {dataset} "
+                             f"({zdata.DATASETS[dataset].kind}); it can train on: {', '.join(fitting)}")
+        return dataset
+    if folders.is_folder(dataset):
+        if card.task == "language-modeling" or card.presets and card.input.kind != "text":
+            raise ValueError(f"a folder of your own trains zoo's image and text classifiers, not {card.name}")
+        return str(Path(dataset).expanduser().resolve())  # absolute: never read back as a dataset's name
+    raise ValueError(f"unknown dataset {dataset!r}; {card.name} can train on: {', '.join(fitting)}, or a folder "
+                     f"with one subfolder per class")
 
 
 def default_model_dir(name: str) -> Path:
@@ -563,13 +565,10 @@ def evaluate(
 
 def _measuring_copy(model: Any) -> Any:
     """A copy of the caller's model with the same weights, to compile for measuring without touching theirs."""
-    import keras
+    from zoo import api
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = api.copy_model(model)
     copy.zoo_name = getattr(model, "zoo_name", model.name)
-    if getattr(model, "zoo_class_names", None):
-        copy.zoo_class_names = model.zoo_class_names
     return copy
 
 
