@@ -267,6 +267,18 @@ def test_imdb_dir_and_archive_give_the_same_arrays(tmp_path):
     assert b.file_hashes() == {"imdb/aclImdb_v1.tar.gz": _sha256(tar)}
 
 
+def test_an_imdb_archive_member_too_large_for_a_review_is_refused_unread(tmp_path):
+    import tarfile
+
+    root = write_imdb(tmp_path / "plain")
+    (root / "imdb" / "aclImdb" / "test" / "pos" / "0_7.txt").write_bytes(b"great " * 200_000)  # 1.2 MB
+    (tmp_path / "imdb").mkdir()
+    with tarfile.open(tmp_path / "imdb" / "aclImdb_v1.tar.gz", "w:gz") as tar:
+        tar.add(root / "imdb" / "aclImdb", arcname="aclImdb")
+    with pytest.raises(zoo.DataFormatError, match="test/pos/0_7.txt claims 1,200,000 bytes"):
+        load("imdb_reviews", "test", data_dir=tmp_path, source="local")
+
+
 def test_imdb_validation_carve_out(tmp_path):
     root = write_imdb(tmp_path, n_train=10, n_test=2)
     train = load("imdb_reviews", "train", data_dir=root, source="local", validation_split=0.2)
@@ -474,6 +486,36 @@ def test_mnist_idx_longer_than_its_header_says(mnist_root):
     path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()) + b"\x00" * 5))
     with pytest.raises(zoo.DataFormatError, match="header promises") as err:
+        load("mnist", "test", data_dir=mnist_root, source="local")
+    assert str(path) in str(err.value)
+
+
+def test_a_gzip_bomb_is_refused_without_being_decompressed(mnist_root):
+    """An IDX header promising 10 labels, then 256 MiB of zeros (a 256 kB gzip): refused after reading 11 bytes
+    of data, where the whole file used to be decompressed first."""
+    import tracemalloc
+
+    path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(b"\x00\x00\x08\x01" + (10).to_bytes(4, "big"))
+        chunk = bytes(1 << 20)
+        for _ in range(256):
+            f.write(chunk)
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(zoo.DataFormatError, match="more than the 10 bytes of data its header promises"):
+            zoo.data.sources.read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB allocated reading a bomb"
+
+
+def test_an_idx_header_claiming_too_much_is_refused_before_reading(mnist_root):
+    path = mnist_root / "mnist" / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (60_000, 2_000, 2_000))))
+    with pytest.raises(zoo.DataFormatError, match="claims 240,000,000,000 bytes") as err:
         load("mnist", "test", data_dir=mnist_root, source="local")
     assert str(path) in str(err.value)
 

@@ -28,34 +28,45 @@ MNIST_FILES = {
 }
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (EOFError, OSError, zlib.error) as e:
-        raise DataFormatError(f"{path}: cannot be read as gzip ({e}); the file is corrupt or truncated") from e
+# The largest IDX payload read (EMNIST's largest file holds 547 MB): a header claiming more is refused before
+# anything is decompressed, and no more than the header claims (plus one byte, to notice a longer file) is ever
+# decompressed, so a gzip bomb costs at most what its header admits to.
+MAX_IDX_BYTES = 1 << 30
+
+
+def _open_maybe_gzip(path: Path) -> Any:
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """One IDX file (``.gz`` or plain), as published at yann.lecun.com/exdb/mnist."""
     path = Path(path)
-    raw = _read_maybe_gzip(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataFormatError(f"{path}: not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataFormatError(f"{path}: IDX header truncated")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    expected = header + int(np.prod(dims)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataFormatError(f"{path}: IDX file has {len(raw)} bytes, its header promises {expected}; it is truncated or corrupt")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+    try:
+        with _open_maybe_gzip(path) as f:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES:
+                raise DataFormatError(f"{path}: not an IDX file (bad magic number {magic.hex() or 'empty'})")
+            raw_dims = f.read(4 * magic[3])
+            if len(raw_dims) < 4 * magic[3]:
+                raise DataFormatError(f"{path}: IDX header truncated")
+            dims = [int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(magic[3])]
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            size = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+            if size > MAX_IDX_BYTES:
+                raise DataFormatError(f"{path}: its IDX header claims {size:,} bytes of data, more than the "
+                                      f"{MAX_IDX_BYTES:,} zoo reads; not a data set zoo knows")
+            payload = f.read(size + 1)
+    except (EOFError, OSError, zlib.error) as e:
+        raise DataFormatError(f"{path}: cannot be read as gzip ({e}); the file is corrupt or truncated") from e
+    if len(payload) > size:
+        raise DataFormatError(f"{path}: IDX file holds more than the {size:,} bytes of data its header promises; "
+                              f"it is corrupt (or not what it claims)")
+    if len(payload) < size:
+        raise DataFormatError(f"{path}: IDX file has {len(payload):,} bytes of data, its header promises {size:,}; "
+                              f"it is truncated or corrupt")
+    return np.frombuffer(payload, dtype=dtype).reshape(dims)
 
 
 def read_mnist(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
@@ -167,6 +178,9 @@ def _rating(name: str) -> int:
     return int(name.rsplit("_", 1)[1].split(".")[0])
 
 
+MAX_REVIEW_BYTES = 1 << 20  # the longest aclImdb review has 13,704 bytes
+
+
 def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
     """The ``aclImdb/`` tree (a directory) or ``aclImdb_v1.tar.gz``: reviews as strings, labels 0 (neg) / 1 (pos)."""
     texts: list[tuple[str, str, int]] = []  # (sort key, text, label)
@@ -192,6 +206,9 @@ def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Pa
                     sentiment = member.name[len(prefix) :].split("/")[0]
                     if sentiment not in ("pos", "neg"):
                         continue
+                    if member.size > MAX_REVIEW_BYTES:  # checked on the tar header, before reading
+                        raise DataFormatError(f"{source}: {member.name} claims {member.size:,} bytes, more than "
+                                              f"the {MAX_REVIEW_BYTES:,} a review may have; not the aclImdb archive")
                     text = tar.extractfile(member).read().decode("utf-8")
                     texts.append((member.name[len(prefix) :], text, int(sentiment == "pos")))
         except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
