@@ -71,6 +71,33 @@ def test_fresh_process_reload_matches_predict_at_batch_1_3_7(saved, model, tmp_p
 
 
 @pytest.mark.slow
+def test_the_serving_signature_checks_the_shape_before_the_model_runs(saved):
+    """A SavedModel signature does not check the rank of what it is given: a wrong one used to reach the model's
+    ops (an error from deep in the graph, or in some kernels an aborted serving process). In a fresh process, so
+    that an abort would show as such."""
+    script = textwrap.dedent(f"""
+        import json, numpy as np, tensorflow as tf
+        serve = tf.saved_model.load({str(saved)!r}).signatures["serving_default"]
+        answers = {{}}
+        for shape in [(28, 28), (1, 28, 28), (1, 1, 28, 28, 1), (1, 28, 28, 1, 1), (2, 28, 28, 3), (2, 27, 28, 1),
+                      (0, 28, 28, 1), (2, 28, 28, 1)]:
+            try:
+                out = serve(image=tf.zeros(shape, tf.uint8))
+                answers[str(shape)] = list(out["probabilities"].shape)
+            except tf.errors.InvalidArgumentError as e:
+                answers[str(shape)] = next(line for line in e.message.splitlines() if "assertion failed" in line)
+        print(json.dumps(answers))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    answers = json.loads(run.stdout.strip().splitlines()[-1])
+    assert answers.pop("(0, 28, 28, 1)") == [0, 10] and answers.pop("(2, 28, 28, 1)") == [2, 10]
+    for shape, answer in answers.items():
+        assert "image\\' must have shape (batch, 28, 28, 1); got a tensor of shape] " in answer, (shape, answer)
+        assert f"[{' '.join(shape.strip('()').split(', '))}]" in answer, answer
+
+
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(saved):
     cli = Path(sys.executable).with_name("saved_model_cli")
     out = subprocess.run([str(cli), "show", "--dir", str(saved), "--all"], capture_output=True, text=True, check=True)

@@ -167,6 +167,11 @@ def test_saved_model_takes_strings_and_agrees_in_a_fresh_process(classifier, tmp
     got = json.loads(run.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(got["p"], expected, rtol=1e-5, atol=1e-6)
     assert got["names"] == [("negative", "positive")[i] for i in expected.argmax(axis=1)]
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert serve(text=tf.constant([], tf.string))["probabilities"].shape == (0, 2)
+    refused = r"text.* must have shape \(batch,\); got a tensor of shape\] \[1 2\]"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=refused):
+        serve(text=tf.constant([TEXTS[:2]]))
 
 
 @pytest.mark.slow

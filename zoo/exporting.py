@@ -72,6 +72,7 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
 
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)])
     def serve(inputs):
+        inputs = _checked(inputs, name, shape)
         outputs = model(hub.preprocess(model, inputs) if task else inputs, training=False)
         if not classifier:
             return {card.output.name if card is not None else "outputs": outputs}
@@ -81,6 +82,26 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
         return result
 
     return serve
+
+
+def _checked(inputs: Any, name: str, shape: tuple[int | None, ...]) -> Any:
+    """The serving input, once its rank and fixed dimensions are checked: a SavedModel signature does not check
+    them itself, and a tensor of the wrong rank would reach ops that fail deep in the graph (or, in some
+    kernels, abort the serving process). A clear InvalidArgumentError instead, before any op of the model."""
+    import tensorflow as tf
+
+    want = "(batch, " + ", ".join(str(d) for d in shape[1:]) + ")" if len(shape) > 1 else "(batch,)"
+    message = f"input {name!r} must have shape {want}"
+    # Not tf.debugging.assert_rank nor tf.rank: the signature's static rank makes them constants that
+    # TensorFlow folds away. The shape given, read at run time and padded with -1 past its rank, is compared
+    # with the expected one, position by position, plus one (-1 there: the rank is not larger).
+    n = len(shape)
+    got = tf.concat([tf.shape(inputs, out_type=tf.int64), tf.fill([n + 1], tf.constant(-1, tf.int64))], 0)[: n + 1]
+    want = tf.constant([-2 if d is None else d for d in shape] + [-1], tf.int64)  # -2: any size >= 0
+    ok = tf.reduce_all(tf.where(want == -2, got >= 0, tf.equal(got, want)))
+    checks = [tf.debugging.Assert(ok, [message + "; got a tensor of shape", tf.shape(inputs)], summarize=n + 2)]
+    with tf.control_dependencies(checks):
+        return tf.identity(inputs)
 
 
 def _card_json(model: Any, card: ModelCard | None) -> str:
