@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import keras
 import keras_hub
@@ -75,7 +76,8 @@ def vit_preset(tmp_path_factory):
 
 def test_the_three_hub_entries_are_registered_with_their_presets():
     assert set(HUB_MODELS) == {"bert_classifier", "gpt2_lm", "vit_classifier"}
-    assert set(zoo.list_models(pretrained=True)) >= set(HUB_MODELS)
+    assert "gpt2_lm" in zoo.list_models(pretrained=True)  # the classifiers' presets are backbones only
+    assert zoo.list_models(pretrained="backbone") == ["bert_classifier", "vit_classifier"]
     assert {p.name for p in zoo.info("bert_classifier").presets} >= {"bert_tiny_en_uncased", "bert_base_en_uncased"}
 
 
@@ -117,7 +119,8 @@ def test_get_loads_the_presets_weights_only_when_pretrained(bert_preset):
 @pytest.mark.slow
 def test_bert_takes_raw_strings_and_answers_probabilities(bert_preset):
     model = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=True, compile=False)
-    results = zoo.predict(model, TEXTS, top_k=2)
+    with pytest.warns(zoo.UntrainedHeadWarning, match="holds a backbone only.*predict gives chance-level"):
+        results = zoo.predict(model, TEXTS, top_k=2)
     assert [r["input"] for r in results] == TEXTS
     for r in results:
         assert [c["class_name"] for c in r["top_k"]] in (["negative", "positive"], ["positive", "negative"])
@@ -281,3 +284,20 @@ def test_training_on_a_dataset_of_another_kind_is_refused(bert_preset):
 def test_hub_module_tells_tasks_from_zoos_own_models(bert_preset):
     assert hub.is_task(zoo.get("bert_classifier", preset=str(bert_preset), compile=False))
     assert not hub.is_task(zoo.get("cnn_mnist", compile=False))
+
+
+@pytest.mark.slow
+def test_an_untrained_head_is_said_plainly_and_a_users_weights_silence_it(bert_preset, tmp_path):
+    model = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=True, compile=False)
+    with pytest.warns(zoo.UntrainedHeadWarning, match="the export"):
+        zoo.export(model, tmp_path / "served")
+    path = tmp_path / "mine.weights.h5"
+    model.save_weights(str(path))  # weights of the user's own: their business
+    mine = zoo.get("bert_classifier", preset=str(bert_preset), pretrained=str(path), compile=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", zoo.UntrainedHeadWarning)
+        zoo.predict(mine, TEXTS[:1])
+    done = run_cli("predict", "bert_classifier", "--preset", str(bert_preset), TEXTS[0])
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "UntrainedHead" in line or "zoo: warning" in line]
+    assert len(said) == 1 and said[0].startswith("zoo: warning: bert_classifier: the preset"), done.stderr

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import zoo
+from tests.conftest import run_cli
 from zoo.registry import InputSpec, ModelCard, OutputSpec, Recipe
 
 CNNS = ["cnn_mnist", "mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10"]
@@ -35,15 +36,33 @@ def test_list_models_sorted_and_filtered():
 
 
 def test_list_models_pretrained_filter_follows_manifest():
-    with_weights = zoo.list_models(pretrained=True)
+    whole = zoo.list_models(pretrained=True)
+    backbone = zoo.list_models(pretrained="backbone")
     without = zoo.list_models(pretrained=False)
-    assert set(with_weights).isdisjoint(without)
-    assert set(with_weights) | set(without) == set(zoo.list_models())
-    for name in with_weights:  # zoo's own weight sets, or a keras-hub preset's
-        assert zoo.info(name).weights or zoo.info(name).presets
+    assert not set(whole) & set(backbone) and not set(whole) & set(without) and not set(backbone) & set(without)
+    assert set(whole) | set(backbone) | set(without) == set(zoo.list_models())
+    for name in whole:  # zoo's own weight sets, or a keras-hub language model (its head is its embedding)
+        assert zoo.info(name).weights or zoo.info(name).task == "language-modeling" and zoo.info(name).presets
+    # keras-hub presets under a classifier head zoo puts on new: a backbone, not a pretrained classifier
+    assert backbone == ["bert_classifier", "vit_classifier"]
+    for name in backbone:
+        card = zoo.info(name)
+        assert card.pretrained_scope == "backbone only" and card.to_dict()["pretrained"] == "backbone only"
+        assert "BACKBONE ONLY" in str(card)
     for name in ("resnet56_cifar10", "mobilenet_v2_cifar10"):
         assert name in without
-    assert "resnet20_cifar10" in with_weights and "cnn_fashion_mnist" in with_weights
+    assert "resnet20_cifar10" in whole and "cnn_fashion_mnist" in whole and "gpt2_lm" in whole
+    with pytest.raises(ValueError, match="pretrained must be True, False, 'backbone' or None"):
+        zoo.list_models(pretrained="yes")
+
+
+def test_cli_list_says_backbone_only():
+    out = run_cli("list", "--backbone-only")
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.splitlines()[2:]
+    assert [r.split()[0] for r in rows] == ["bert_classifier", "vit_classifier"]
+    assert all(r.endswith("backbone only") for r in rows)
+    assert "bert_classifier" not in run_cli("list", "--pretrained").stdout
 
 
 def test_unknown_family_is_a_value_error():

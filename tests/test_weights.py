@@ -8,6 +8,7 @@ import http.server
 import json
 import threading
 import urllib.request
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,13 @@ def test_every_card_figure_is_what_evaluate_reproduces(real_data_dir, name):
 @pytest.mark.parametrize("name", own_models(weights=True))
 def test_every_weight_set_verifies(name):
     assert zoo.verify(name)["outputs_ok"]
+
+
+def test_a_new_head_on_zoos_weights_is_said_to_be_untrained():
+    model = zoo.get("cnn_mnist", pretrained=True, num_classes=3, compile=False)
+    x = np.zeros((1, 28, 28, 1), np.uint8)
+    with pytest.warns(zoo.UntrainedHeadWarning, match="body of cnn_mnist.mnist_v2 under a new, untrained head of 3"):
+        zoo.predict(model, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", zoo.UntrainedHeadWarning)
+        zoo.predict(zoo.get("cnn_mnist", pretrained=True, compile=False), x)

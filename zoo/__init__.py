@@ -29,6 +29,7 @@ from zoo.errors import (
     InputError,
     ModelExistsError,
     UnknownModelError,
+    UntrainedHeadWarning,
     WeightsError,
     ZooError,
 )
@@ -47,7 +48,7 @@ __all__ = [
     "predict", "generate",
     "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError", "ExportError", "InputError", "BusyError",
+    "DeviceUnavailableError", "ExportError", "InputError", "BusyError", "UntrainedHeadWarning",
 ]
 
 

@@ -42,7 +42,21 @@ def build(card: ModelCard, hparams: dict[str, Any], *, preset_weights: bool = Fa
     return model
 
 
-ZOO_ATTRIBUTES = ("zoo_name", "zoo_class_names")  # what zoo hangs on a model object; a copy carries them
+# What zoo hangs on a model object (a copy carries them): the card's name, a folder-trained model's class names,
+# and why its classifier head is untrained, if it is.
+ZOO_ATTRIBUTES = ("zoo_name", "zoo_class_names", "zoo_untrained_head")
+
+
+def warn_if_untrained_head(model: Any, doing: str) -> None:
+    """An UntrainedHeadWarning when ``model``'s classifier head was never trained (``doing``: what is asked)."""
+    import warnings
+
+    from zoo.errors import UntrainedHeadWarning
+
+    why = getattr(model, "zoo_untrained_head", None)
+    if why:
+        warnings.warn(f"{why}: {doing} gives chance-level answers until it is fine-tuned (zoo train) or given "
+                      f"weights of your own (pretrained=PATH)", UntrainedHeadWarning, stacklevel=3)
 
 
 def copy_model(model: Any) -> Any:
@@ -182,7 +196,11 @@ def _build_with_weights(card: ModelCard, hp: dict[str, Any], pretrained: bool | 
             model.zoo_class_names = names
         return model
     if card.presets and (pretrained is True and not card.weights):
-        return build(card, hp, preset_weights=True)  # the keras-hub preset's weights (hp["preset"])
+        model = build(card, hp, preset_weights=True)  # the keras-hub preset's weights (hp["preset"])
+        if card.pretrained_scope == "backbone only":
+            model.zoo_untrained_head = (f"{card.name}: the preset {hp.get('preset')} holds a backbone only and its "
+                                        f"classifier head is new, untrained")
+        return model
     if pretrained is True or isinstance(pretrained, str):
         return _build_release(card, hp, weights.find(card, pretrained))
     raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
@@ -234,6 +252,8 @@ def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo) -> An
     weights.load_into(source, path)
     model = build(card, hp)
     _transfer_body(source, model, card.output.name)
+    model.zoo_untrained_head = (f"{card.name}: the body of {info.full_name} under a new, untrained head of "
+                                f"{hp['num_classes']} classes")
     log.warning("zoo: %s: loaded the body of %s (%d classes); the head '%s' is new, with %d classes",
                 card.name, info.full_name, trained_classes, card.output.name, hp["num_classes"])
     return model

@@ -10,12 +10,14 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import zoo
 from zoo import settings
-from zoo.errors import ZooError
+from zoo._compat import ZooDeprecationWarning
+from zoo.errors import UntrainedHeadWarning, ZooError
 
 EXIT_USAGE = 2
 
@@ -52,7 +54,9 @@ def _weights_column(name: str) -> str:
     card = zoo.info(name)
     weights = card.weights
     if not weights and card.presets:
-        return f"keras-hub {card.presets[0].name}" + (f" (+{len(card.presets) - 1})" if len(card.presets) > 1 else "")
+        more = f" (+{len(card.presets) - 1})" if len(card.presets) > 1 else ""
+        scope = ", backbone only" if card.pretrained_scope == "backbone only" else ""
+        return f"keras-hub {card.presets[0].name}{more}{scope}"
     if not weights:
         return "-"
     w = weights[0]
@@ -170,7 +174,11 @@ def _add_list_and_info(sub: Any) -> None:
     p.add_argument("--family", help="cnn, lstm, transformer or mlp")
     p.add_argument("--task", help="e.g. image-classification")
     p.add_argument("--dataset", help="e.g. mnist")
-    p.add_argument("--pretrained", action="store_const", const=True, help="only models with pretrained weights")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--pretrained", action="store_const", const=True,
+                       help="only models with pretrained weights for the whole model")
+    which.add_argument("--backbone-only", dest="pretrained", action="store_const", const="backbone",
+                       help="only models whose pretrained weights are a backbone (their classifier head untrained)")
     p.add_argument("--json", action="store_true", help="the cards as JSON")
     p.set_defaults(func=cmd_list)
 
@@ -267,9 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """zoo's own warnings as one plain line on stderr; any other as Python shows it."""
+    if issubclass(category, (UntrainedHeadWarning, ZooDeprecationWarning)):
+        print(f"zoo: warning: {_one_line(message)}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     debug = settings.debug() or "--debug" in (sys.argv[1:] if argv is None else list(argv))
+    warnings.showwarning = _show_warning
+    try:
+        return _run(parser, argv, debug)
+    finally:
+        warnings.showwarning = _python_show_warning
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, debug: bool) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command in ("train", "evaluate", "verify", "export", "predict", "generate"):
@@ -278,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(str(e), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `zoo list | head`: the reader has gone; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ZooError, ValueError, TypeError, OSError) as e:  # bad input, a file or folder the system refused
         if debug:
             traceback.print_exc()

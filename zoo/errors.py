@@ -49,3 +49,9 @@ class InputError(ZooError, ValueError):
 
 class BusyError(ZooError, RuntimeError):
     """Another process is writing the same run folder, export or cache entry: a second writer would lose data."""
+
+
+class UntrainedHeadWarning(UserWarning):
+    """A classifier whose head no one trained (a keras-hub preset holds a backbone only, or a new head was put on
+    zoo's weights for another number of classes) is asked to predict, evaluate or export: its answers mean
+    nothing until it is fine-tuned (``zoo train``) or given weights of the user's."""

@@ -215,6 +215,7 @@ def export(
     from zoo import api
 
     card, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset, untrained_ok=True)
+    api.warn_if_untrained_head(model, "the export")
     model = _undistributed(model)
     input_spec(model, card)  # a model without an input spec fails here, before anything is written
 

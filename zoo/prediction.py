@@ -29,6 +29,7 @@ def predict(
     _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
     if card.task == "language-modeling":
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
+    api.warn_if_untrained_head(model, "predict")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     batch, labels = _batch(card, inputs)

@@ -125,13 +125,16 @@ def _match(value: str, wanted: str | Sequence[str] | None) -> bool:
     return any(fnmatch.fnmatchcase(value, p) for p in patterns)
 
 
+_SCOPES = {True: "whole model", "backbone": "backbone only", False: None}  # list_models(pretrained=) -> scope
+
+
 def list_models(
     pattern: str | Sequence[str] = "*",
     *,
     family: str | None = None,
     task: str | None = None,
     dataset: str | None = None,
-    pretrained: bool | None = None,
+    pretrained: bool | str | None = None,
     exclude: str | Sequence[str] | None = None,
 ) -> list[str]:
     """Names of registered models, sorted, filtered with fnmatch wildcards.
@@ -141,13 +144,17 @@ def list_models(
         family: keep one family ("cnn", "lstm", "transformer", "mlp"); wildcards allowed.
         task: keep one task, e.g. ``"image-classification"``; wildcards allowed.
         dataset: keep models trained on one dataset, e.g. ``"mnist"``; wildcards allowed.
-        pretrained: ``True`` keeps models with weights, ``False`` those without, ``None`` all.
+        pretrained: ``True`` keeps models with weights for the whole model, ``"backbone"`` those whose
+            pretrained weights are a backbone only (a keras-hub preset under a new, untrained head),
+            ``False`` those with no weights at all, ``None`` all.
         exclude: wildcard pattern(s) of names to leave out.
 
     Returns:
         The matching names, sorted.
     """
     _ensure_builtins()
+    if pretrained is not None and pretrained not in _SCOPES:
+        raise ValueError(f"pretrained must be True, False, 'backbone' or None, got {pretrained!r}")
     if family is not None and isinstance(family, str) and not any(ch in family for ch in "*?[") and family not in FAMILIES:
         raise ValueError(f"family {family!r} is not one of {', '.join(FAMILIES)}")
     names = []
@@ -156,7 +163,7 @@ def list_models(
             continue
         if not (_match(card.family, family) and _match(card.task, task) and _match(card.dataset, dataset)):
             continue
-        if pretrained is not None and card.has_pretrained != pretrained:
+        if pretrained is not None and card.pretrained_scope != _SCOPES[pretrained]:
             continue
         names.append(name)
     return sorted(names)

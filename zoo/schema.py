@@ -143,6 +143,17 @@ class ModelCard:
         """Weights trained by zoo (the manifest), or a keras-hub preset's."""
         return bool(self.presets) or bool(self.weights)
 
+    @property
+    def pretrained_scope(self) -> str | None:
+        """What ``pretrained=True`` loads: "whole model" (zoo's weights, or a keras-hub language model whose
+        head is its tied embedding), "backbone only" (a keras-hub preset under a classifier head zoo puts on
+        new: untrained until fine-tuned), or None (no weights)."""
+        if self.weights:
+            return "whole model"
+        if self.presets:
+            return "whole model" if self.task == "language-modeling" else "backbone only"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
@@ -157,6 +168,7 @@ class ModelCard:
                 value = dict(value)
             out[field.name] = value
         out["weights"] = [w.to_dict() for w in self.weights]
+        out["pretrained"] = self.pretrained_scope
         if not out["weights"] and not self.presets:
             out["weights_note"] = "no pretrained weights yet" + (f": {self.notes}" if self.notes else "")
         return json.loads(json.dumps(out, default=list))  # tuples -> lists, a plain JSON-able dict
@@ -204,6 +216,9 @@ class ModelCard:
         weights = self.weights
         if self.presets:
             lines.append("    keras-hub presets: pretrained=True loads the first; preset=NAME or a local folder picks one")
+            if self.pretrained_scope == "backbone only":
+                lines.append("    BACKBONE ONLY: the presets hold no weights for this classifier's head, which is new "
+                             "and untrained; fine-tune it (zoo train) before trusting its answers")
             for preset in self.presets:
                 lines.extend("    " + line for line in preset.describe().splitlines())
         if not weights and not self.presets:

@@ -444,6 +444,7 @@ def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str) 
     cbs, backup, throughput = make_callbacks(cfg, examples, callbacks)
     _describe(cfg, run_data)
     wall = run(cfg, model, run_data, cbs)
+    model.zoo_untrained_head = None  # trained now, head included
     test = test_metrics(cfg, model, run_data)
     history = report(cfg, run_data, backup, throughput, test, wall)
     return TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
@@ -551,6 +552,7 @@ def evaluate(
         raise ValueError("pretrained= is for a model name; load weights into your model yourself")
     card = api.card_of(name_or_model)
     _, model = api.resolve(name_or_model, pretrained=True if pretrained is None else pretrained, preset=preset)
+    api.warn_if_untrained_head(model, "evaluate")
     if model is name_or_model:
         model = _measuring_copy(model)
     recipe = card.recipe
