@@ -6,7 +6,11 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import urllib.request
 import warnings
 from pathlib import Path
@@ -16,7 +20,7 @@ import pytest
 
 import zoo
 from zoo import api
-from tests.conftest import own_models, run_cli
+from tests.conftest import ROOT, own_models, run_cli
 from zoo import manifest, weights
 from zoo._io import sha256_file
 
@@ -182,6 +186,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         type(self).requests.append(self.path)
+        time.sleep(getattr(self, "delay_s", 0.0))
         self.send_response(200)
         self.send_header("Content-Length", str(len(self.payload)))
         self.end_headers()
@@ -237,6 +242,33 @@ def test_download_goes_through_the_cache_and_rechecks_on_every_hit(served_info, 
     cached.write_bytes(bytes(data))
     with pytest.raises(zoo.WeightsError, match=f"{cached}: sha256 mismatch"):
         zoo.get("cnn_mnist", pretrained="served", compile=False)
+
+
+@pytest.mark.slow
+def test_two_processes_wanting_the_same_file_download_it_once(served_info, zoo_home, monkeypatch):
+    """Two real processes fetch the same weights at once from a slow server: the second waits for the first
+    (and says so), then finds the file in the cache; the server sees one request. A killed download's leftover
+    is removed by the next downloader."""
+    leftover = zoo_home / "weights" / f".{served_info.file}.abc123.tmp.weights.h5"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a file")
+    monkeypatch.setattr(_Handler, "delay_s", 2.0, raising=False)
+    script = ("import json, sys; from zoo import manifest, weights; "
+              "print(weights.fetch(manifest.WeightsInfo(**json.loads(sys.argv[1]))))")
+    arg = json.dumps(dataclasses.asdict(served_info))
+    env = {**os.environ, "ZOO_HOME": str(zoo_home), "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-c", script, arg], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # the first is downloading (the server answers after 2 s)
+    second = subprocess.run([sys.executable, "-c", script, arg], env=env, capture_output=True, text=True,
+                            timeout=120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, (err, second.stderr)
+    cached = zoo_home / "weights" / served_info.file
+    assert out.strip() == second.stdout.strip() == str(cached)
+    assert "zoo: waiting for pid" in second.stderr and "zoo downloading" in second.stderr
+    assert len(_Handler.requests) == 1 and sha256_file(cached) == served_info.sha256
+    assert sorted(p.name for p in cached.parent.iterdir()) == [served_info.file]  # no leftover, no lock file
 
 
 def test_a_download_cut_off_midway_leaves_no_file(served_info, zoo_home):

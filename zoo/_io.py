@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -83,12 +84,14 @@ def remove_leftovers(folder: str | os.PathLike[str], name: str = "*") -> list[Pa
 
 
 @contextlib.contextmanager
-def exclusive(lock_file: str | os.PathLike[str], what: str, *, remove: bool = False) -> Iterator[None]:
+def exclusive(lock_file: str | os.PathLike[str], what: str, *, remove: bool = False,
+              wait: bool = False) -> Iterator[None]:
     """Hold an advisory lock (``flock``) on ``lock_file`` for the ``with`` block, or fail at once with
-    :class:`~zoo.errors.BusyError` naming the process that holds it. The kernel drops the lock when its holder
-    dies, so a killed writer never blocks the next one. With ``remove``, the lock file goes at the end (an
-    export leaves nothing beside itself); a process that locked the removed file then finds it is no longer
-    the file at that path, and locks the new one instead."""
+    :class:`~zoo.errors.BusyError` naming the process that holds it; with ``wait``, wait for it instead (saying
+    so once on stderr), where waiting is what a user expects (a download another process is making). The
+    kernel drops the lock when its holder dies, so a killed writer never blocks the next one. With ``remove``,
+    the lock file goes at the end (an export leaves nothing beside itself); a process that locked the removed
+    file then finds it is no longer the file at that path, and locks the new one instead."""
     import fcntl
 
     from zoo.errors import BusyError
@@ -101,9 +104,12 @@ def exclusive(lock_file: str | os.PathLike[str], what: str, *, remove: bool = Fa
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise BusyError(f"{lock_file.parent} is being written by {holder}; wait for it to finish (or stop "
-                            f"it), or write somewhere else") from None
+            if not wait:
+                os.close(fd)
+                raise BusyError(f"{lock_file.parent} is being written by {holder}; wait for it to finish (or stop "
+                                f"it), or write somewhere else") from None
+            print(f"zoo: waiting for {holder}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             if os.fstat(fd).st_ino == os.stat(lock_file).st_ino:
                 break  # the file locked is the one at the path

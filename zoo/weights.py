@@ -19,7 +19,7 @@ from typing import Any
 
 from zoo import manifest
 from zoo.settings import home, offline  # noqa: F401 - zoo.weights.home() stays public
-from zoo._io import atomic_path, sha256_file
+from zoo._io import atomic_path, exclusive, remove_leftovers, sha256_file
 from zoo.errors import WeightsError
 from zoo.manifest import WeightsInfo
 from zoo.registry import ModelCard
@@ -93,7 +93,13 @@ def fetch(info: WeightsInfo) -> Path:
             f"{info.full_name}: {info.file} is not in the cache and ZOO_OFFLINE=1 forbids downloading it; "
             f"fetch {info.url} elsewhere and put it at {cached}"
         )
-    _download(info.url, cached, info)
+    # One download per file: a second process wanting it waits for the first, then finds it in the cache.
+    with exclusive(cached.parent / f".{info.file}.lock", f"zoo downloading {info.file}", wait=True, remove=True):
+        if cached.exists():
+            check_sha256(cached, info.sha256)
+            return cached
+        remove_leftovers(cached.parent, info.file)  # of a download killed midway
+        _download(info.url, cached, info)
     return cached
 
 
