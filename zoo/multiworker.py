@@ -14,6 +14,29 @@ from __future__ import annotations
 from typing import Any
 
 
+def sharded(ds: Any) -> Any:
+    """``ds`` (global batches) with explicit per-worker sharding: each worker keeps its own slice of every global
+    batch (``AutoShardPolicy.DATA``), so that together the workers see each global batch once, as one device
+    would. Left to ``AUTO``, TensorFlow tries to shard by file, finds none in an in-memory dataset and falls back
+    to the same with a warning: the behaviour would rest on a fallback."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def barrier(strategy: Any) -> None:
+    """Wait until every worker reaches this point: an all-reduce every replica takes part in. After ``fit``, the
+    chief has written its files (its best checkpoint at its last epoch's end) before it gets here."""
+    import tensorflow as tf
+
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.function(lambda: tf.constant(1.0))),
+                            axis=None)
+    if int(total) != strategy.num_replicas_in_sync:
+        raise RuntimeError(f"barrier: {int(total)} of {strategy.num_replicas_in_sync} replicas answered")
+
+
 def _steps(model: Any, strategy: Any) -> tuple[Any, Any, Any]:
     """(train_step, test_step, results): the compiled model's own steps inside ``strategy.run``, as graphs."""
     import tensorflow as tf
@@ -73,8 +96,9 @@ def fit(
 
     _build(model, strategy, train_ds)
     train_step, test_step, results = _steps(model, strategy)
-    iterator = iter(strategy.experimental_distribute_dataset(train_ds))
-    dist_val = strategy.experimental_distribute_dataset(validation_data) if validation_data is not None else None
+    iterator = iter(strategy.experimental_distribute_dataset(sharded(train_ds)))
+    dist_val = (strategy.experimental_distribute_dataset(sharded(validation_data)) if validation_data is not None
+                else None)
     callback_list = keras.callbacks.CallbackList(list(callbacks), model=model, epochs=epochs, verbose=0)
     model.stop_training = False
     model._initial_epoch = 0
@@ -100,11 +124,3 @@ def fit(
     callback_list.on_train_end()
     return history
 
-
-def evaluate(model: Any, strategy: Any, dataset: Any) -> dict[str, float]:
-    """``model.evaluate`` for a multi-worker strategy: the compiled ``test_step`` inside ``strategy.run``."""
-    _, test_step, results = _steps(model, strategy)
-    model.reset_metrics()
-    for batch in strategy.experimental_distribute_dataset(dataset):
-        test_step(batch)
-    return {k: float(v) for k, v in results().items()}

@@ -234,7 +234,7 @@ def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
     train_ds, steps = zdata.epoch_stream(splits["train"], epochs=recipe.epochs, first_epoch=start_epoch,
                                          seed=recipe.seed, augmentation=recipe.augmentation, **shape)
     return RunData(splits, train_ds, zdata.pipeline(splits["validation"], **shape),
-                   zdata.pipeline(splits["test"], **shape), steps, start_epoch)
+                   zdata.pipeline(splits["test"], **{**shape, "drop_remainder": False}), steps, start_epoch)
 
 
 def build_model(cfg: RunConfig, steps: int, pretrained: bool | str = False) -> Any:
@@ -304,20 +304,27 @@ def run(cfg: RunConfig, model: Any, data: RunData, cbs: list[Any]) -> float:
 
 
 def test_metrics(cfg: RunConfig, model: Any, data: RunData) -> dict[str, float]:
-    """The final weights saved, the chief's best weights loaded (every worker evaluates the same model), the
-    test split measured."""
+    """The final weights saved, the chief's best weights loaded (every worker evaluates the same model, once
+    every worker has finished: the chief's files are complete), the test split measured, every example of it:
+    under the strategies that train on whole batches only (TPU, multi-worker), on a plain copy of the model."""
     paths = cfg.paths
     with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
+    if cfg.kind == "multi_worker":
+        from zoo import multiworker
+
+        multiworker.barrier(cfg.strategy)
     best = cfg.shared_dir / BEST_WEIGHTS
     if best.exists():
         with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(str(best))
-    if cfg.kind == "multi_worker":
-        from zoo import multiworker
+    if cfg.kind in ("tpu", "multi_worker"):
+        from zoo import api
 
-        return with_bits_per_character(model, multiworker.evaluate(model, cfg.strategy, data.test_ds))
+        plain = api.copy_model(model)  # outside the strategy: any batch shape, every example
+        recipes.compile_model(plain, recipes.for_fit(cfg.recipe))
+        return _evaluate_model(plain, data.test_ds)
     return _evaluate_model(model, data.test_ds)
 
 
