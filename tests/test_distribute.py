@@ -283,3 +283,44 @@ def test_a_killed_worker_job_restarted_resumes(small_mnist, tmp_path):
     w0, w1 = np.load(out / "worker0.npz"), np.load(out / "worker1.npz")
     for key in w0.files:
         np.testing.assert_array_equal(w0[key], w1[key])
+
+
+# ------------------------------------------------------------------------------------------- TPU installs
+
+
+class _Dist:
+    def __init__(self, name, version):
+        self.metadata, self.version = {"Name": name}, version
+
+
+@pytest.mark.parametrize("installed, refused", [
+    ([("tensorflow_tpu", "2.20.0"), ("tensorflow", "2.20.0")], True),  # what `pip install "zoo[tpu]"` gives
+    ([("tensorflow-tpu", "2.20.0"), ("tensorflow-cpu", "2.20.0")], True),
+    ([("tensorflow-tpu", "2.20.0"), ("tensorflow-text", "2.20.1")], False),  # what scripts/install_tpu.sh leaves
+    ([("tensorflow", "2.21.0"), ("tensorflow-text", "2.21.1")], False),
+])
+def test_two_tensorflows_beside_tensorflow_tpu_are_refused_for_a_tpu(monkeypatch, installed, refused):
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda: [_Dist(*d) for d in installed])
+    assert set(distribute.tensorflow_distributions()) == {n.replace("_", "-") for n, _ in installed} - {"tensorflow-text"}
+    if refused:
+        with pytest.raises(zoo.DeviceUnavailableError, match="write the same tensorflow package.*install_tpu.sh"):
+            distribute.get_strategy("tpu", tpu="local")
+    else:
+        distribute.check_one_tensorflow()
+
+
+def test_this_environment_has_one_tensorflow():
+    assert list(distribute.tensorflow_distributions()) == ["tensorflow"]
+
+
+def test_the_tpu_extra_pins_tensorflow_text_to_tensorflow_tpus_version():
+    import re
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = dict(re.match(r"([a-z-]+)==([\d.*]+)$", spec).groups() for spec in extras["tpu"])
+    assert pins["tensorflow-text"] == pins["tensorflow-tpu"] == "2.20.*"
+    script = (ROOT / "scripts" / "install_tpu.sh").read_text()
+    assert 'install --force-reinstall --no-deps "tensorflow-tpu==2.20.*"' in script

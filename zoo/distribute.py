@@ -93,8 +93,41 @@ def _tpu_configured(tpu: str | None) -> bool:
     return bool(tpu or os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR"))
 
 
+# The PyPI distributions that install the ``tensorflow`` package. pip cannot tell that tensorflow-tpu provides
+# what tensorflow-text's "tensorflow" requirement asks for, so `pip install "zoo[tpu]"` also brings the CPU wheel:
+# two distributions writing one package, the last one installed winning file by file (README, "Install").
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-tpu", "tensorflow-intel", "tensorflow-macos")
+TPU_REPAIR = ('pip uninstall -y tensorflow && pip install --force-reinstall --no-deps "tensorflow-tpu==2.20.*" '
+              '(scripts/install_tpu.sh does the whole install)')
+
+
+def tensorflow_distributions() -> dict[str, str]:
+    """The installed distributions that write the ``tensorflow`` package: {name: version}. One is right."""
+    import importlib.metadata
+    import re
+
+    found = {}
+    for dist in importlib.metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", (dist.metadata["Name"] or "").lower())
+        if name in TENSORFLOW_DISTRIBUTIONS:
+            found[name] = dist.version
+    return found
+
+
+def check_one_tensorflow() -> None:
+    """A DeviceUnavailableError when tensorflow-tpu shares the ``tensorflow`` package with another wheel: which
+    one's files are in place is a matter of install order, and the TPU may silently be missing."""
+    found = tensorflow_distributions()
+    if "tensorflow-tpu" in found and len(found) > 1:
+        both = ", ".join(f"{n} {v}" for n, v in sorted(found.items()))
+        raise DeviceUnavailableError(f"{both} are installed and write the same tensorflow package, so the TPU "
+                                     f"build may be overwritten; keep tensorflow-tpu alone: {TPU_REPAIR}")
+
+
 def _tpu_strategy(tpu: str | None) -> Any:
     import tensorflow as tf
+
+    check_one_tensorflow()
 
     address = tpu or os.environ.get("TPU_NAME") or (
         f"grpc://{os.environ['COLAB_TPU_ADDR']}" if os.environ.get("COLAB_TPU_ADDR") else "local")
