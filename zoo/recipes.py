@@ -37,6 +37,8 @@ def check(recipe: Recipe) -> Recipe:
         value = getattr(recipe, field)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{field} must be a positive integer, got {value!r}")
+    if not 0 < recipe.fine_tune_lr_factor <= 1:
+        raise ValueError(f"fine_tune_lr_factor must be in (0, 1], got {recipe.fine_tune_lr_factor!r}")
     if not 0 <= recipe.label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {recipe.label_smoothing!r}")
     if recipe.label_smoothing and recipe.loss != "sparse_categorical_crossentropy":

@@ -65,6 +65,10 @@ class Recipe:
     monitor: str = "val_accuracy"  # what the best checkpoint and early stopping watch
     early_stopping_patience: int | None = None
     seed: int = 0
+    # Training that starts from pretrained weights (fine-tuning on a folder or another dataset, or going on)
+    # takes learning_rate x this unless a rate is given: a from-scratch rate on a new, random head wrecks the
+    # pretrained body in its first steps. 1 for the keras-hub entries, whose recipes are fine-tuning recipes.
+    fine_tune_lr_factor: float = 0.1
 
     def replace(self, **changes: Any) -> Recipe:
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
@@ -208,6 +212,8 @@ class ModelCard:
             "  recipe",
             f"    optimizer  {opt}, learning rate {r.learning_rate:g}, {schedule}",
             f"    batch      {r.batch_size} (global), {r.epochs} epochs, seed {r.seed}",
+            *([f"    fine-tune  learning rate x{r.fine_tune_lr_factor:g} when starting from pretrained weights"]
+              if r.fine_tune_lr_factor != 1 else []),
             f"    loss       {r.loss}" + (f", label smoothing {r.label_smoothing:g}" if r.label_smoothing else ""),
             f"    metrics    {', '.join(r.metrics)}",
             f"    augment    {', '.join(r.augmentation) or 'none'}",

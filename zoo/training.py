@@ -417,9 +417,10 @@ def train(
     """
     if preset is not None:
         hparams["preset"] = preset
+    card = registry.get_card(name)
     if pretrained is None:
-        card = registry.get_card(name)
         pretrained = data is not None and bool(card.weights or card.presets)
+    learning_rate = _fine_tuning_rate(card, pretrained, learning_rate, hparams, verbose)
     cfg = configure(name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
                     model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
                     verbose=verbose, strategy=strategy, tpu=tpu, num_gpus=num_gpus, mixed_precision=mixed_precision,
@@ -435,6 +436,19 @@ def train(
         cfg.scratch.cleanup()
         result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
     return result
+
+
+def _fine_tuning_rate(card: ModelCard, pretrained: Any, learning_rate: float | None, hparams: dict[str, Any],
+                      verbose: int | str) -> float | None:
+    """The learning rate of a run that starts from pretrained weights, unless one is given: the recipe's times
+    its ``fine_tune_lr_factor``."""
+    factor = hparams.get("fine_tune_lr_factor", card.recipe.fine_tune_lr_factor)
+    if pretrained is False or learning_rate is not None or "learning_rate" in hparams or factor == 1:
+        return learning_rate
+    rate = card.recipe.learning_rate * factor
+    _print(verbose, f"zoo: starting from pretrained weights: learning rate {rate:g} (the recipe's "
+                    f"{card.recipe.learning_rate:g} x {factor:g}; learning_rate= sets another)")
+    return rate
 
 
 def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str) -> TrainResult:

@@ -27,7 +27,8 @@ CARDS.append(ModelCard(
     output=SENTIMENT,
     num_params=4_386_178,
     recipe=Recipe(dataset="imdb_reviews", epochs=3, batch_size=32, optimizer="adamw", learning_rate=5e-5,
-                  weight_decay=0.01, schedule="cosine", warmup_epochs=0.1, validation_split=0.1),
+                  weight_decay=0.01, schedule="cosine", warmup_epochs=0.1, validation_split=0.1,
+                  fine_tune_lr_factor=1.0),
     reference=BERT_PAPER,
     license="Apache-2.0",
     presets=(
@@ -59,6 +60,7 @@ CARDS.append(ModelCard(
     num_params=124_439_808,
     recipe=Recipe(dataset="tiny_shakespeare", epochs=1, batch_size=16, optimizer="adamw", learning_rate=5e-5,
                   weight_decay=0.01, schedule="cosine", warmup_epochs=0.1, validation_split=0.0,
+                  fine_tune_lr_factor=1.0,
                   loss="sparse_categorical_crossentropy_from_logits", metrics=("accuracy",), weighted_metrics=True,
                   monitor="val_loss"),
     reference="A. Radford et al. Language Models are Unsupervised Multitask Learners. OpenAI 2019",
@@ -90,7 +92,8 @@ CARDS.append(ModelCard(
     num_params=85_806_346,
     # The ViT paper's fine-tuning: SGD with momentum 0.9, no weight decay, cosine decay after a warm-up.
     recipe=Recipe(dataset="cifar10", epochs=3, batch_size=64, optimizer="sgd", learning_rate=3e-3, momentum=0.9,
-                  schedule="cosine", warmup_epochs=0.2, augmentation=("flip_left_right",), validation_split=0.1),
+                  schedule="cosine", warmup_epochs=0.2, augmentation=("flip_left_right",), validation_split=0.1,
+                  fine_tune_lr_factor=1.0),
     reference="A. Dosovitskiy et al. An Image is Worth 16x16 Words. ICLR 2021",
     license="Apache-2.0",
     presets=(
