@@ -207,6 +207,15 @@ def test_generation_respects_max_length_past_the_window(language_model):
     assert zoo.generate(language_model, "KING:", max_length=40) == text  # greedy: deterministic
 
 
+@pytest.mark.slow
+def test_a_prompt_longer_than_the_window_is_continued(language_model):
+    prompt = "ROMEO: a prompt longer than the sixteen-character window, and then some"
+    text = zoo.generate(language_model, prompt, max_length=len(prompt) + 20)
+    assert text.startswith(prompt) and len(text) == len(prompt) + 20
+    with pytest.raises(ValueError, match=f"above the prompt's {len(prompt)} characters"):
+        zoo.generate(language_model, prompt, max_length=len(prompt))
+
+
 @pytest.mark.parametrize(
     "prompt, kwargs, error, message",
     [
@@ -214,8 +223,17 @@ def test_generation_respects_max_length_past_the_window(language_model):
         (42, {}, TypeError, "prompt must be a string"),
         ("ROMEO:", {"max_length": 6}, ValueError, "above the prompt's 6 characters"),
         ("ROMEO:", {"sampler": "beam"}, ValueError, "sampler must be one of greedy, top_k, top_p"),
-        ("ROMEO:", {"temperature": 0}, ValueError, "temperature must be a positive number"),
+        ("ROMEO:", {"temperature": 0}, ValueError, "temperature must be a positive, finite number"),
+        ("ROMEO:", {"temperature": -1.0}, ValueError, "temperature must be a positive, finite number"),
+        ("ROMEO:", {"temperature": float("nan")}, ValueError, "temperature must be a positive, finite number"),
+        ("ROMEO:", {"temperature": float("inf")}, ValueError, "temperature must be a positive, finite number"),
         ("ROMEO:", {"sampler": "top_p", "top_p": 1.5}, ValueError, r"top_p must be in \(0, 1\]"),
+        ("ROMEO:", {"sampler": "top_p", "top_p": float("nan")}, ValueError, r"top_p must be in \(0, 1\]"),
+        ("ROMEO:", {"sampler": "top_p", "top_p": 0.0}, ValueError, r"top_p must be in \(0, 1\]"),
+        ("ROMEO:", {"sampler": "top_k", "top_k": 0}, ValueError, "top_k must be a positive integer"),
+        ("ROMEO:", {"sampler": "top_k", "top_k": -3}, ValueError, "top_k must be a positive integer"),
+        ("ROMEO:", {"max_length": 10**9}, ValueError, "max_length must be at most 20,000"),
+        ("ROMEO:", {"seed": 1.5}, ValueError, "seed must be an integer"),
     ],
 )
 def test_generation_bad_input(language_model, prompt, kwargs, error, message):

@@ -7,11 +7,19 @@ along when the text grows longer than it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from zoo import registry
 
 SAMPLERS = ("greedy", "top_k", "top_p")
+# The longest text generate makes, the prompt included: memory grows with it (the ids, the sampler's state), and
+# a typo of a few zeros should get an error, not a process that eats the machine.
+MAX_LENGTH = 20_000
+
+
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: int | None) -> Any:
@@ -19,17 +27,39 @@ def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: i
 
     if name not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or temperature <= 0:
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    if not _number(temperature) or not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature must be a positive, finite number, got {temperature!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an integer or None, got {seed!r}")
     if name == "greedy":
         return keras_hub.samplers.GreedySampler(temperature=temperature)
     if name == "top_k":
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         return keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
-    if not 0 < top_p <= 1:
+    if not _number(top_p) or not 0 < top_p <= 1:  # NaN fails the comparison too
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
     return keras_hub.samplers.TopPSampler(p=top_p, seed=seed, temperature=temperature)
+
+
+def _check_max_length(max_length: Any, prompt_length: int, unit: str = "characters", whose: str = "") -> None:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_length:
+        raise ValueError(f"max_length counts the prompt too{whose}: it must be an integer above the prompt's "
+                         f"{prompt_length} {unit}, got {max_length!r}")
+    if max_length > MAX_LENGTH:
+        raise ValueError(f"max_length must be at most {MAX_LENGTH:,} ({unit}, the prompt included), got "
+                         f"{max_length:,}: generate longer texts a piece at a time, each continuing the last")
+
+
+def _prompt_ids(tokenizer: Any, prompt: str) -> Any:
+    """The prompt's character ids, however long: the tokenizer pads or cuts to its window, so a longer prompt
+    goes through it a window at a time (each character is one id)."""
+    import tensorflow as tf
+
+    window = int(tokenizer.sequence_length)
+    pieces = [prompt[i : i + window] for i in range(0, len(prompt), window)]
+    ids = tokenizer(tf.constant(pieces))
+    return tf.boolean_mask(ids, ids != 0)
 
 
 def generate(
@@ -80,15 +110,9 @@ def generate(
                                    sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed))
     tokenizer = model.get_layer("tokenizer")
     window = int(tokenizer.sequence_length)
-    prompt_ids = tokenizer(tf.constant([prompt]))[0]
-    prompt_length = int(tf.reduce_sum(tf.cast(prompt_ids != 0, tf.int32)))
-    if len(prompt) > window:
-        prompt_ids = tokenizer.__class__(**{**tokenizer.get_config(), "sequence_length": len(prompt)})(
-            tf.constant([prompt]))[0]
-        prompt_length = len(prompt)
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_length:
-        raise ValueError(f"max_length counts the prompt too: it must be an integer above the prompt's "
-                         f"{prompt_length} characters, got {max_length!r}")
+    prompt_ids = _prompt_ids(tokenizer, prompt)
+    prompt_length = int(prompt_ids.shape[0])
+    _check_max_length(max_length, prompt_length)
     chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
     core = keras.Model(tokenizer.output, model.output)  # token ids -> logits
@@ -124,9 +148,7 @@ def _generate_with_task(model: Any, prompt: str, *, max_length: int, sampler: An
     """A keras-hub causal LM generates with its own ``generate``; ``max_length`` counts its tokens, the prompt's
     included."""
     prompt_tokens = int(model.preprocessor.tokenizer(prompt).shape[0])
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_tokens:
-        raise ValueError(f"max_length counts the prompt too: for {model.name} it is in tokens and must be an "
-                         f"integer above the prompt's {prompt_tokens} tokens, got {max_length!r}")
+    _check_max_length(max_length, prompt_tokens, "tokens", f" and, for {model.name}, is in byte-pair tokens")
     model.sampler = sampler
     model.generate_function = None  # made again with this sampler
     text = model.generate(prompt, max_length=max_length)
