@@ -221,6 +221,11 @@ def imdb_reviews(split: str, n_per_label: int) -> list[tuple[str, str, int]]:
     return out
 
 
+def imdb_movie(split: str, i: int) -> str:
+    """The movie of review ``i`` (of either sentiment) in the synthetic tree: two ids to a movie."""
+    return f"tt{(1_000_000 if split == 'train' else 2_000_000) + i // 2:07d}"
+
+
 def write_imdb(
     root: str | os.PathLike[str], n_train: int = 6, n_test: int = 4, *, archive: bool = False
 ) -> Path:
@@ -239,7 +244,9 @@ def write_imdb(
     for split, n in (("train", n_train), ("test", n_test)):
         members[f"aclImdb/{split}/labeledBow.feat"] = b"0 0:1\n"
         for sentiment in ("neg", "pos"):
-            members[f"aclImdb/{split}/urls_{sentiment}.txt"] = b"http://www.imdb.com/title/tt0000000/usercomments\n" * n
+            # line i is review i's page; two reviews to a movie, as aclImdb has up to 30
+            members[f"aclImdb/{split}/urls_{sentiment}.txt"] = "".join(
+                f"http://www.imdb.com/title/{imdb_movie(split, i)}/usercomments\n" for i in range(n)).encode()
         for name, text, _ in imdb_reviews(split, n):
             members[f"aclImdb/{split}/{name}"] = text.encode("utf-8")
     folder = root / "imdb"

@@ -27,6 +27,7 @@ from _datafiles import (
     TINY_SHAKESPEARE_CHARS,
     cifar10_arrays,
     cifar10_batch_bytes,
+    imdb_movie,
     imdb_reviews,
     mnist_arrays,
     tiny_shakespeare_text,
@@ -260,8 +261,8 @@ def test_imdb_dir_and_archive_give_the_same_arrays(tmp_path):
     a = load("imdb_reviews", "train", data_dir=write_imdb(tmp_path / "a"), source="local", validation_split=0.25)
     b = load("imdb_reviews", "train", data_dir=write_imdb(tmp_path / "b", archive=True), source="local",
              validation_split=0.25)
-    assert len(a) == 9
-    assert a.features.tolist() == b.features.tolist()
+    assert len(a) == 8  # 12 reviews of 3 movies: one movie (4 reviews) carved out for validation
+    assert a.features.tolist() == b.features.tolist() and a.groups.tolist() == b.groups.tolist()
     np.testing.assert_array_equal(a.labels, b.labels)
     tar = tmp_path / "b" / "imdb" / "aclImdb_v1.tar.gz"
     assert b.file_hashes() == {"imdb/aclImdb_v1.tar.gz": _sha256(tar)}
@@ -291,6 +292,10 @@ def test_imdb_validation_carve_out(tmp_path):
         assert (" pos " in text) == bool(label)
     again = load("imdb_reviews", "validation", data_dir=root, source="local", validation_split=0.2)
     assert again.features.tolist() == val.features.tolist()
+    # carved by movie (two reviews of each sentiment to a movie here): no movie on both sides
+    assert len(set(val.groups)) == 1 and not set(train.groups) & set(val.groups)
+    for text, movie in zip([*train.features, *val.features], [*train.groups, *val.groups]):
+        assert imdb_movie("train", int(text.split(" review ")[1].split(",")[0])) == movie
 
 
 @pytest.mark.parametrize("archive", [

@@ -82,8 +82,9 @@ def test_bad_folders_are_refused_plainly(tmp_path, layout, message):
 @pytest.mark.slow
 def test_fine_tuning_on_a_folder_and_its_class_names_in_predict_and_export(tmp_path):
     root = write_image_folder(tmp_path / "data", per_class=16)
+    # the recipe's own rate, not the fine-tuning rate (x0.1): three epochs of six steps on coloured patches
     result = zoo.train("cnn_mnist", data=str(root), model_dir=tmp_path / "run", epochs=3, batch_size=8,
-                       validation_split=0.25, verbose=0)
+                       validation_split=0.25, verbose=0, learning_rate=zoo.info("cnn_mnist").recipe.learning_rate)
     assert result.model.get_layer("probabilities").units == 3  # a new head for the folder's three classes
     record = json.loads((tmp_path / "run" / "class_names.json").read_text())
     assert record == {"model": "cnn_mnist", "class_names": ["blue", "green", "red"], "data": str(root)}

@@ -38,6 +38,9 @@ class Split:
     text: str | None = None  # a corpus (tiny_shakespeare)
     files: tuple[Path, ...] = ()  # the local files read (empty for TFDS)
     tfds_version: str | None = None
+    # Each example's group (IMDB: its movie): a carved validation split takes whole groups, so that no group
+    # is on both sides. None: examples are carved one by one.
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.text) if self.text is not None else len(self.labels)
@@ -97,7 +100,8 @@ def _read_local(info: DatasetInfo, path: Path, published: str) -> Split:
     elif info.name == "cifar10":
         x, y, files = sources.read_cifar10(path, published)
     elif info.name == "imdb_reviews":
-        x, y, files = sources.read_imdb(path, published)
+        x, y, files, movies = sources.read_imdb(path, published)
+        return Split(info.name, published, "local", features=x, labels=y, files=tuple(files), groups=movies)
     else:
         text, files = sources.read_text(path)
         return Split(info.name, published, "local", text=text, files=tuple(files))
@@ -130,14 +134,25 @@ def _how(info: DatasetInfo) -> str:
 
 
 def _carve(split: Split, part: str, fraction: float) -> Split:
-    """Train minus a fixed, shuffled tail of ``fraction`` (part="train"), or that tail (part="validation")."""
+    """Train minus a fixed, shuffled tail of ``fraction`` (part="train"), or that tail (part="validation"); for
+    a split with groups (IMDB's movies), whole groups: the validation split is the first groups of a seeded
+    order that hold ``fraction`` of the examples (a little more: the last group is whole)."""
     if split.text is not None:
         cut = int(len(split.text) * (1 - fraction))
         return dataclasses.replace(split, split=part, text=split.text[:cut] if part == "train" else split.text[cut:])
-    order = np.random.default_rng(_SHUFFLE_SEED).permutation(len(split.labels))
-    cut = int(round(len(order) * (1 - fraction)))
-    keep = np.sort(order[:cut] if part == "train" else order[cut:])
-    return dataclasses.replace(split, split=part, features=split.features[keep], labels=split.labels[keep])
+    rng = np.random.default_rng(_SHUFFLE_SEED)
+    if split.groups is not None:  # whole groups (IMDB: movies) to validation, in a seeded order, up to fraction
+        names, inverse, counts = np.unique(split.groups.astype(str), return_inverse=True, return_counts=True)
+        order = rng.permutation(len(names))
+        taken = int(np.searchsorted(np.cumsum(counts[order]), len(split.labels) * fraction)) + 1
+        validation = np.isin(inverse, order[:taken])
+        keep = np.flatnonzero(~validation if part == "train" else validation)
+    else:
+        order = rng.permutation(len(split.labels))
+        cut = int(round(len(order) * (1 - fraction)))
+        keep = np.sort(order[:cut] if part == "train" else order[cut:])
+    return dataclasses.replace(split, split=part, features=split.features[keep], labels=split.labels[keep],
+                               groups=None if split.groups is None else split.groups[keep])
 
 
 def load(

@@ -179,11 +179,21 @@ def _rating(name: str) -> int:
 
 
 MAX_REVIEW_BYTES = 1 << 20  # the longest aclImdb review has 13,704 bytes
+MAX_URLS_BYTES = 16 << 20  # urls_pos.txt has 12,500 lines of about 50 bytes
 
 
-def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path]]:
-    """The ``aclImdb/`` tree (a directory) or ``aclImdb_v1.tar.gz``: reviews as strings, labels 0 (neg) / 1 (pos)."""
-    texts: list[tuple[str, str, int]] = []  # (sort key, text, label)
+def _movie(url: str) -> str:
+    """The IMDb title of a review's URL (``http://www.imdb.com/title/tt0453418/usercomments`` -> ``tt0453418``)."""
+    parts = url.strip().split("/title/")
+    return parts[1].split("/")[0] if len(parts) == 2 else url.strip()
+
+
+def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Path], np.ndarray | None]:
+    """The ``aclImdb/`` tree (a directory) or ``aclImdb_v1.tar.gz``: reviews as strings, labels 0 (neg) / 1 (pos),
+    and each review's movie (from ``urls_pos.txt`` / ``urls_neg.txt``, whose line i is review i's page), so that
+    a validation split can be carved by movie; None when the URL lists are absent."""
+    texts: list[tuple[str, str, int]] = []  # (sort key "pos/123_9.txt", text, label)
+    urls: dict[str, list[str]] = {}  # sentiment -> its URL lines
     if source.is_dir():
         for label, sentiment in ((0, "neg"), (1, "pos")):
             folder = source / split / sentiment
@@ -194,6 +204,9 @@ def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Pa
                     texts.append((f"{sentiment}/{f.name}", f.read_text(encoding="utf-8"), label))
                 except UnicodeDecodeError as e:
                     raise DataFormatError(f"{f}: not UTF-8 text ({e})") from e
+            listing = source / split / f"urls_{sentiment}.txt"
+            if listing.is_file():
+                urls[sentiment] = listing.read_text(encoding="utf-8", errors="replace").splitlines()
         files = [source]
     else:
         files = [source]
@@ -203,20 +216,45 @@ def read_imdb(source: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[Pa
                 for member in tar:
                     if not (member.isfile() and member.name.startswith(prefix) and member.name.endswith(".txt")):
                         continue
-                    sentiment = member.name[len(prefix) :].split("/")[0]
+                    rest = member.name[len(prefix) :]
+                    sentiment = rest.split("/")[0]
+                    if rest in ("urls_pos.txt", "urls_neg.txt"):
+                        if member.size > MAX_URLS_BYTES:
+                            raise DataFormatError(f"{source}: {member.name} claims {member.size:,} bytes; not the "
+                                                  f"aclImdb archive")
+                        raw = tar.extractfile(member).read().decode("utf-8", "replace")
+                        urls[rest[len("urls_") : -len(".txt")]] = raw.splitlines()
+                        continue
                     if sentiment not in ("pos", "neg"):
                         continue
                     if member.size > MAX_REVIEW_BYTES:  # checked on the tar header, before reading
                         raise DataFormatError(f"{source}: {member.name} claims {member.size:,} bytes, more than "
                                               f"the {MAX_REVIEW_BYTES:,} a review may have; not the aclImdb archive")
                     text = tar.extractfile(member).read().decode("utf-8")
-                    texts.append((member.name[len(prefix) :], text, int(sentiment == "pos")))
+                    texts.append((rest, text, int(sentiment == "pos")))
         except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
             raise DataFormatError(f"{source}: cannot be read as the aclImdb archive ({e}); it is corrupt or truncated") from e
     if not texts:
         raise DataFormatError(f"{source}: no reviews found under {split}/pos and {split}/neg")
     texts.sort()  # a fixed order whatever the file system or archive order
-    return np.array([t for _, t, _ in texts], dtype=object), np.array([y for *_, y in texts], dtype=np.int32), files
+    movies = _movies([key for key, _, _ in texts], urls, source)
+    return (np.array([t for _, t, _ in texts], dtype=object), np.array([y for *_, y in texts], dtype=np.int32),
+            files, movies)
+
+
+def _movies(keys: list[str], urls: dict[str, list[str]], source: Path) -> np.ndarray | None:
+    """Each review's movie, from its id (``pos/123_9.txt`` is line 123 of ``urls_pos.txt``)."""
+    if set(urls) != {"pos", "neg"}:
+        return None
+    out = []
+    for key in keys:
+        sentiment, name = key.split("/")
+        index = int(name.split("_")[0])
+        if index >= len(urls[sentiment]):
+            raise DataFormatError(f"{source}: review {key} has no line in urls_{sentiment}.txt "
+                                  f"({len(urls[sentiment])} lines); the archive is inconsistent")
+        out.append(_movie(urls[sentiment][index]))
+    return np.array(out, dtype=object)
 
 
 # ------------------------------------------------------------------------------- tiny-shakespeare (text)
