@@ -152,8 +152,8 @@ with open(sys.argv[1], "w") as f:
 def spawn(args: list[str], *, env: dict[str, str], cwd: Path, tag: str, logs: Path) -> tuple[subprocess.Popen, Any]:
     """Start ``args`` (under the launcher) in its own session, its output to files (no pipe can fill up)."""
     logs.mkdir(parents=True, exist_ok=True)
-    out = open(logs / f"{tag}.out", "w+b")
-    err = open(logs / f"{tag}.err", "w+b")
+    out = open(logs / f"{tag}.out", "w+b")  # noqa: SIM115 - open until reap() reads and closes it
+    err = open(logs / f"{tag}.err", "w+b")  # noqa: SIM115
     status = logs / f"{tag}.status"
     p = subprocess.Popen([PY, "-c", LAUNCHER, str(status), *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                          env=env, cwd=cwd, start_new_session=True)

@@ -80,7 +80,9 @@ def _selection(report: dict, configurations_tried: int) -> dict:
     """How the run chose its weights: the best epoch on the validation split carved from train."""
     recipe = report["recipe"]
     carved = recipe.get("validation_split")
-    split = f"validation ({carved:.0%} of the training split, carved with a fixed seed)" if carved else "validation"
+    whole = ", whole movies: none of them in training" if report.get("dataset") == "imdb_reviews" else ""
+    split = (f"validation ({carved:.0%} of the training split, carved with a fixed seed{whole})" if carved
+             else "validation")
     return {"split": split, "monitor": recipe.get("monitor", "val_accuracy"), "epoch": report.get("best_epoch"),
             "configurations_tried": configurations_tried}
 
