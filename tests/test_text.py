@@ -208,6 +208,27 @@ def test_generation_respects_max_length_past_the_window(language_model):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, hparams", [
+    ("gpt_shakespeare", {"embedding_dim": 16, "num_layers": 2, "intermediate_dim": 32}),
+    ("char_lstm_shakespeare", {"embedding_dim": 8, "lstm_units": 16, "num_layers": 2}),
+])
+def test_cached_decoding_gives_the_text_of_the_full_window_computation(name, hparams):
+    """Greedy decoding over the cache (the LSTM's state, the GPT's keys and values) equals recomputing the whole
+    window for every character while the text fits the window; past it, the cache is refilled and the text goes
+    on to max_length."""
+    from zoo import generation
+
+    keras.utils.set_random_seed(3)
+    model = zoo.get(name, compile=False, sequence_length=24, **hparams)
+    for prompt in ("ROMEO:", "A prompt of 20 chars"):
+        full = generation.generate(model, prompt, max_length=24, cached=False)
+        assert generation.generate(model, prompt, max_length=24) == full
+        assert generation.generate(model, prompt, max_length=24, compiled=False) == full
+    longer = generation.generate(model, "ROMEO:", max_length=90)
+    assert len(longer) == 90 and longer.startswith(generation.generate(model, "ROMEO:", max_length=24))
+
+
+@pytest.mark.slow
 def test_a_prompt_longer_than_the_window_is_continued(language_model):
     prompt = "ROMEO: a prompt longer than the sixteen-character window, and then some"
     text = zoo.generate(language_model, prompt, max_length=len(prompt) + 20)
