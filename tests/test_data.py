@@ -525,6 +525,14 @@ def test_an_idx_header_claiming_too_much_is_refused_before_reading(mnist_root):
     assert str(path) in str(err.value)
 
 
+def test_labels_outside_the_datasets_classes_are_refused_naming_the_file(mnist_root):
+    labels = mnist_arrays(20)[1].copy()
+    labels[3] = 200
+    write_idx(mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(zoo.DataFormatError, match=r"labels in \[0, 200\], but mnist has 10 classes"):
+        load("mnist", "test", data_dir=mnist_root, source="local")
+
+
 def test_mnist_not_an_idx_file(mnist_root):
     path = mnist_root / "mnist" / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(gzip.compress(b"<html>404 Not Found</html>"))

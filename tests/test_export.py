@@ -269,11 +269,43 @@ def test_cli_predict_images(tmp_path, real_data_dir):
 
 
 @pytest.mark.slow
+def _png_header(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims width x height pixels, with one tiny compressed row of data: a decompression bomb
+    as a reader sees it before decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(tmp_path):
+    from PIL import Image
+
+    from zoo.data.images import read_image
+
+    ramp = (np.arange(28 * 28, dtype=np.uint32).reshape(28, 28) * 65535 // (28 * 28 - 1)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "wide.png")
+    Image.fromarray((ramp // 257).astype(np.uint8)).save(tmp_path / "narrow.png")
+    wide = read_image(tmp_path / "wide.png", zoo.info("cnn_mnist"))
+    narrow = read_image(tmp_path / "narrow.png", zoo.info("cnn_mnist"))
+    assert wide.dtype == np.uint8 and np.abs(wide.astype(int) - narrow.astype(int)).max() <= 1
+
+
 def test_predict_bad_inputs(tmp_path):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     np.save(tmp_path / "floats.npy", np.full((28, 28), 0.5))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 0), np.uint8))
+    (tmp_path / "zero.npy").write_bytes(b"")
+    _png_header(tmp_path / "bomb.png", 60_000, 60_000)
     for name, message in (("missing.png", "no such file"), ("notes.txt", "expected an image"),
-                          ("broken.png", "cannot be read as an image"), ("floats.npy", "expected uint8 pixel values")):
+                          ("broken.png", "cannot be read as an image"), ("floats.npy", "expected uint8 pixel values"),
+                          ("empty.npy", "an empty array"), ("zero.npy", "not a plain NumPy array file"),
+                          ("bomb.png", "decompression bomb")):
         out = run_cli("predict", "cnn_mnist", str(tmp_path / name))
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, name

@@ -16,7 +16,7 @@ import pytest
 
 import zoo
 from tests._datafiles import MNIST_FILES, write_idx
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 from zoo._io import sha256_file
 
 
@@ -253,3 +253,35 @@ def test_steps_per_epoch_counts_from_the_catalog_and_asks_when_it_cannot_know():
     assert recipes.steps_per_epoch(recipe, num_train=1000) == -(-1000 // recipe.batch_size)
     with pytest.raises(ValueError, match="num_train="):
         recipes.steps_per_epoch(zoo.info("char_lstm_shakespeare").recipe)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"weight_decay": -1.0}, r"weight_decay must be in \[0, 1\)"),
+    ({"weight_decay": float("nan")}, r"weight_decay must be in \[0, 1\)"),
+    ({"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+    ({"learning_rate": float("inf")}, "learning_rate must be positive and finite"),
+    ({"warmup_epochs": -1.0}, "warmup_epochs must be in"),
+])
+def test_bad_recipe_values_are_refused_before_training(tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.train("cnn_mnist", model_dir=tmp_path / "run", **bad)
+    assert not (tmp_path / "run").exists() or not list((tmp_path / "run").iterdir())
+
+
+@pytest.mark.parametrize("record, message", [
+    ("{not json", "not a backup record of zoo"),
+    ('{"weights": "w.weights.h5", "sha256": "00"}', "its epoch is None"),
+    ('{"epoch": -5, "weights": "w.weights.h5", "sha256": "00"}', "its epoch is -5"),
+    ('{"epoch": 1, "weights": "../../x.weights.h5", "sha256": "00"}', "not a weights file inside the backup"),
+    ('{"epoch": 1, "weights": "w.weights.h5"}', "no sha256 or logs"),
+])
+def test_a_hostile_backup_record_is_refused_naming_it_before_anything_is_built(tmp_path, record, message):
+    backup = tmp_path / "run" / "backup"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text(record)
+    with pytest.raises(OSError, match=message) as err:
+        zoo.train("cnn_mnist", model_dir=tmp_path / "run", verbose=0)
+    assert "training_metadata.json" in str(err.value) and "--no-resume" in str(err.value)
+    out = run_cli("train", "cnn_mnist", "--model-dir", str(tmp_path / "run"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert [line for line in out.stderr.splitlines() if line.startswith("zoo")] == [out.stderr.strip().splitlines()[-1]]

@@ -46,10 +46,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         return self.backup_path / "training_metadata.json"
 
     def read_metadata(self) -> dict[str, Any] | None:
+        """The backup's record (epoch, weights file, its sha256, the logs), checked: a record that is not what
+        this callback writes is refused with the file's name and the fix, before anything is built or read."""
         path = self.restore_path / "training_metadata.json"
         if not path.exists():
             return None
-        return json.loads(path.read_text())
+        fix = f"delete {self.restore_path} to start over (or train with resume=False, --no-resume)"
+        try:
+            meta = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise OSError(f"{path}: not a backup record of zoo ({e}); {fix}") from e
+        epoch = meta.get("epoch") if isinstance(meta, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise OSError(f"{path}: its epoch is {epoch!r}, not a count of finished epochs; {fix}")
+        name = meta.get("weights")
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".weights.h5"):
+            raise OSError(f"{path}: names {name!r}, not a weights file inside the backup folder; {fix}")
+        if not isinstance(meta.get("sha256"), str) or not isinstance(meta.get("logs", []), list):
+            raise OSError(f"{path}: no sha256 or logs of the form zoo writes; {fix}")
+        return meta
 
     def on_train_begin(self, logs=None):
         remove_leftovers(self.backup_path)  # left by a kill mid-write; never committed
@@ -59,11 +74,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         meta = self.read_metadata()
         if meta is None:
             return
-        name = meta.get("weights")
-        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".weights.h5"):
-            raise OSError(f"{self.restore_path / 'training_metadata.json'}: names {name!r}, not a weights file inside "
-                          f"the backup folder; delete {self.restore_path} to start over")
-        weights = self.restore_path / name
+        weights = self.restore_path / meta["weights"]
         if not weights.exists() or sha256_file(weights) != meta["sha256"]:
             raise OSError(f"{weights}: backup missing or not matching its recorded sha256; delete {self.restore_path} to start over")
         if self.model.optimizer is not None and not self.model.optimizer.built:

@@ -43,8 +43,14 @@ def check(recipe: Recipe) -> Recipe:
         raise ValueError(f"label_smoothing must be in [0, 1), got {recipe.label_smoothing!r}")
     if recipe.label_smoothing and recipe.loss != "sparse_categorical_crossentropy":
         raise ValueError(f"label_smoothing is for the classifiers' sparse_categorical_crossentropy, not {recipe.loss}")
-    if not recipe.learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {recipe.learning_rate!r}")
+    if not recipe.learning_rate > 0 or not math.isfinite(recipe.learning_rate):
+        raise ValueError(f"learning_rate must be positive and finite, got {recipe.learning_rate!r}")
+    if not 0 <= recipe.weight_decay < 1:  # NaN fails the comparison too
+        raise ValueError(f"weight_decay must be in [0, 1), got {recipe.weight_decay!r}")
+    if not 0 <= recipe.momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {recipe.momentum!r}")
+    if not 0 <= recipe.warmup_epochs <= recipe.epochs:
+        raise ValueError(f"warmup_epochs must be in [0, epochs={recipe.epochs}], got {recipe.warmup_epochs!r}")
     if recipe.schedule == "cosine_restarts":
         if not recipe.cycle_epochs > 0:
             raise ValueError(f"cycle_epochs must be positive, got {recipe.cycle_epochs!r}")

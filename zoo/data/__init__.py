@@ -17,7 +17,7 @@ import numpy as np
 from zoo import settings
 from zoo._io import sha256_file
 from zoo.data.catalog import CHAR_VOCABULARY_SIZE, DATASETS, DatasetInfo
-from zoo.errors import DataNotFoundError
+from zoo.errors import DataFormatError, DataNotFoundError
 
 SOURCES = ("auto", "local", "tfds")
 SPLITS = ("train", "validation", "test")
@@ -204,9 +204,21 @@ def load(
         raise DataNotFoundError(f"{name}: no local copy ({looked}); {_how(info)}")
     else:
         loaded = _read_tfds(info, published, tfds_data_dir, looked)
+    _check_labels(loaded, info)
     if published != split or (split == "train" and not has_validation and validation_split):
         loaded = _carve(loaded, split, validation_split)
     return loaded
+
+
+def _check_labels(loaded: Split, info: DatasetInfo) -> None:
+    """Labels of the dataset's classes only: a label out of range would fail deep inside training."""
+    if loaded.labels is None or not info.class_names or not len(loaded.labels):
+        return
+    low, high = int(loaded.labels.min()), int(loaded.labels.max())
+    if low < 0 or high >= len(info.class_names):
+        where = ", ".join(str(f) for f in loaded.files) or f"TFDS {info.tfds_name}"
+        raise DataFormatError(f"{where}: labels in [{low}, {high}], but {info.name} has {len(info.class_names)} "
+                              f"classes (0..{len(info.class_names) - 1}); the file is corrupt or of another dataset")
 
 
 def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:

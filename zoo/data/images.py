@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +12,20 @@ from zoo.errors import InputError
 from zoo.schema import ModelCard
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".npy")
+
+
+MAX_PIXELS = 50_000_000  # about 7,000 x 7,000: any photograph; a header claiming more is refused unread
+
+
+def _eight_bit(image: Any) -> Any:
+    """A 16-bit grayscale image (PNG "I;16", or "I") scaled to 8 bits: Pillow's convert("L") clips it instead,
+    so that every value above 255 becomes white."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or (image.mode == "I" and np.asarray(image).max() > 255):
+        wide = np.asarray(image).astype(np.float64)
+        return Image.fromarray(np.round(wide / 257.0).clip(0, 255).astype(np.uint8), mode="L")
+    return image
 
 
 def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, int]) -> np.ndarray:
@@ -31,8 +46,10 @@ def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, i
     if path.suffix.lower() == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise InputError(f"{path}: not a plain NumPy array file ({e})") from e
+        except (ValueError, EOFError, OSError) as e:
+            raise InputError(f"{path}: not a plain NumPy array file ({e or 'empty file'})") from e
+        if array.size == 0:
+            raise InputError(f"{path}: an empty array {array.shape}; expected one image (H, W) or (H, W, 1|3)")
         if array.ndim == 2:
             array = array[..., None]
         if array.ndim != 3 or array.shape[-1] not in (1, 3):
@@ -43,10 +60,14 @@ def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, i
         image = Image.fromarray(array.astype(np.uint8).squeeze(-1) if array.shape[-1] == 1 else array.astype(np.uint8))
     else:
         try:
-            image = Image.open(path)
+            image = Image.open(path)  # reads the header only
+            if image.size[0] * image.size[1] > MAX_PIXELS:
+                raise InputError(f"{path}: an image of {image.size[0]} x {image.size[1]} pixels, more than the "
+                                 f"{MAX_PIXELS:,} zoo reads (a decompression bomb?)")
             image.load()
-        except (UnidentifiedImageError, OSError) as e:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
             raise InputError(f"{path}: cannot be read as an image ({e})") from e
+        image = _eight_bit(image)
     image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (width, height):
         image = image.resize((width, height), Image.BILINEAR)
