@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, i
         image = Image.fromarray(array.astype(np.uint8).squeeze(-1) if array.shape[-1] == 1 else array.astype(np.uint8))
     else:
         try:
-            image = Image.open(path)  # reads the header only
+            with warnings.catch_warnings():  # PIL's own warning above 89M pixels: zoo refuses at MAX_PIXELS itself
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(path)  # reads the header only
             if image.size[0] * image.size[1] > MAX_PIXELS:
                 raise InputError(f"{path}: an image of {image.size[0]} x {image.size[1]} pixels, more than the "
                                  f"{MAX_PIXELS:,} zoo reads (a decompression bomb?)")
