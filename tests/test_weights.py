@@ -352,3 +352,11 @@ def test_a_new_head_on_zoos_weights_is_said_to_be_untrained():
     with warnings.catch_warnings():
         warnings.simplefilter("error", zoo.UntrainedHeadWarning)
         zoo.predict(zoo.get("cnn_mnist", pretrained=True, compile=False), x)
+
+
+def test_a_weight_set_chosen_on_test_figures_says_so():
+    info = next(w for w in manifest.weights_for("transformer_imdb") if w.tag == "imdb_v3")
+    line = next(line for line in info.describe().splitlines() if "chosen on" in line)
+    assert line.strip().startswith("chosen on    test:") and "not a held-out one" in line
+    honest = next(w for w in manifest.weights_for("lstm_imdb") if w.tag == "imdb_v2")
+    assert "the test split measured once, on this file" in honest.describe()

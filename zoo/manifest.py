@@ -62,6 +62,14 @@ class WeightsInfo:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def _chosen_line(self) -> str:
+        sel = self.selection
+        if str(sel.get("split", "")).startswith("test"):  # chosen by test figures: said as such
+            return (f"  chosen on    {sel.get('split')}; {sel.get('configurations_tried')} configuration(s) compared: "
+                    f"its test figure is not a held-out one")
+        return (f"  chosen on    {sel.get('split')} ({sel.get('monitor')}, epoch {sel.get('epoch')}); "
+                f"{sel.get('configurations_tried')} configuration(s) tried; the test split measured once, on this file")
+
     def describe(self) -> str:
         metrics = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
         r = self.recipe
@@ -80,9 +88,7 @@ class WeightsInfo:
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",
                 f"  licences     weights {self.license}; data {self.data_license}",
             ]
-            + ([f"  chosen on    {self.selection.get('split')} ({self.selection.get('monitor')}, epoch "
-                f"{self.selection.get('epoch')}); {self.selection.get('configurations_tried')} configuration(s) "
-                f"tried; the test split measured once, on this file"] if self.selection else [])
+            + ([self._chosen_line()] if self.selection else [])
             + ([f"  sample       {line}" if i == 0 else f"               {line}"
                 for i, line in enumerate(self.sample.splitlines())] if self.sample else [])
         )
