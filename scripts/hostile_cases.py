@@ -230,32 +230,34 @@ def summarize(value: Any) -> str:
     return one_line(repr(value), 200)
 
 
-def api_error(fn: Callable[[], Any], expect: str | None = None) -> tuple[str, str]:
-    """Call ``fn``, which should fail: (outcome, message)."""
+def _call(fn: Callable[[], Any]) -> tuple[Any, tuple[str, str] | None]:
+    """(fn's value, None), or (None, the classified error it raised)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            value = fn()
+            return fn(), None
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - everything is a result here
-        outcome, message = classify_error(error_info(e))
-        if outcome == "clean" and expect and not re.search(expect, message, re.IGNORECASE | re.DOTALL):
-            return "failed", f"not the error expected (/{expect}/): {message}"
-        return outcome, message
-    return "silent", f"no error: {summarize(value)}"
+        return None, classify_error(error_info(e))
+
+
+def api_error(fn: Callable[[], Any], expect: str | None = None) -> tuple[str, str]:
+    """Call ``fn``, which should fail: (outcome, message)."""
+    value, error = _call(fn)
+    if error is None:
+        return "silent", f"no error: {summarize(value)}"
+    outcome, message = error
+    if outcome == "clean" and expect and not re.search(expect, message, re.IGNORECASE | re.DOTALL):
+        return "failed", f"not the error expected (/{expect}/): {message}"
+    return outcome, message
 
 
 def api_ok(fn: Callable[[], Any], check: Callable[[Any], tuple[bool, str]] | None = None) -> tuple[str, str]:
     """Call ``fn``, which should succeed (and pass ``check``): (outcome, message)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            value = fn()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001
-        outcome, message = classify_error(error_info(e))
+    value, error = _call(fn)
+    if error is not None:
+        outcome, message = error
         return ("failed" if outcome == "clean" else outcome), message
     if check is not None:
         good, message = check(value)
@@ -607,22 +609,30 @@ def png_zeros(side: int) -> bytes:
 # ================================================================================ 1. two writers
 
 
+def _race(a: Audit, args: list, timeout: float) -> tuple[list, dict, tuple | None]:
+    """Two processes of ``args`` at once: (their results, a detail record, an outcome if one died or printed a
+    traceback, else None)."""
+    procs = [reap(p, f, timeout) for p, f in [a.spawn(args) for _ in range(2)]]
+    detail = {"rc": [p.rc for p in procs], "seconds": [round(p.seconds, 1) for p in procs]}
+    for p in procs:
+        died = _died(p)
+        if died:
+            return procs, detail, (*died, detail)
+    for p in procs:
+        if "Traceback" in p.stderr:
+            return procs, detail, ("traceback", _traceback_line(p), detail)
+    return procs, detail, None
+
+
 def two_writers(a: Audit) -> None:
     a.group = "1"
 
     def export_race() -> tuple[str, str, dict]:
         target = a.tmp / "race_export"
         target.mkdir()
-        runs = [a.spawn([PY, "-m", "zoo", "export", "cnn_mnist", target]) for _ in range(2)]
-        procs = [reap(p, f, CLI_TIMEOUT) for p, f in runs]
-        detail = {"rc": [p.rc for p in procs], "seconds": [round(p.seconds, 1) for p in procs]}
-        for p in procs:
-            died = _died(p)
-            if died:
-                return (*died, detail)
-        for p in procs:
-            if "Traceback" in p.stderr:
-                return "traceback", _traceback_line(p), detail
+        procs, detail, early = _race(a, [PY, "-m", "zoo", "export", "cnn_mnist", target], CLI_TIMEOUT)
+        if early:
+            return early
         winners = [p for p in procs if p.rc == 0]
         if len(winners) == 2:
             return "silent", "both exports exited 0: two writers to one target, one export lost", detail
@@ -652,16 +662,9 @@ def two_writers(a: Audit) -> None:
         model_dir = a.tmp / "race_run"
         args = [PY, "-m", "zoo", "train", "cnn_mnist", "--epochs", "1", "--model-dir", model_dir, "--data",
                 a.images(), "--verbose", "0"]
-        runs = [a.spawn(args) for _ in range(2)]
-        procs = [reap(p, f, TRAIN_TIMEOUT) for p, f in runs]
-        detail = {"rc": [p.rc for p in procs], "seconds": [round(p.seconds, 1) for p in procs]}
-        for p in procs:
-            died = _died(p)
-            if died:
-                return (*died, detail)
-        for p in procs:
-            if "Traceback" in p.stderr:
-                return "traceback", _traceback_line(p), detail
+        procs, detail, early = _race(a, args, TRAIN_TIMEOUT)
+        if early:
+            return early
         winners = [p for p in procs if p.rc == 0]
         if winners and (model_dir / "backup" / "training_metadata.json").is_file():
             a._fixtures["run_dir"] = model_dir
