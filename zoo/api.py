@@ -320,6 +320,10 @@ def expected_outputs(model: Any, x: Any, kind: str = CHECK_KIND) -> np.ndarray:
     ``"outputs"`` (manifests written before), the model's outputs as they are."""
     import keras
 
+    from zoo.models import hub
+
+    if hub.is_task(model):  # raw strings: its preprocessor first, as the task's predict does
+        x = hub.preprocess(model, x)
     head = model.layers[-1]
     if kind == "logits" and getattr(getattr(head, "activation", None), "__name__", "") == "softmax":
         features = np.asarray(keras.Model(model.inputs, head.input)(x, training=False), dtype=np.float64)

@@ -111,10 +111,10 @@ def generate(
         raise ValueError("prompt must not be empty: give the text to continue")
     from zoo.models import hub
 
-    if hub.is_task(model):
+    if hub.is_task(model) and not _is_zoo_lm(model):
         return _generate_with_task(model, prompt, max_length=max_length,
                                    sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed))
-    tokenizer = model.get_layer("tokenizer")
+    tokenizer = model.preprocessor.tokenizer
     window = int(tokenizer.sequence_length)
     prompt_ids = _prompt_ids(tokenizer, prompt)
     prompt_length = int(prompt_ids.shape[0])
@@ -166,11 +166,9 @@ def _loop(model: Any, chooser: Any, window: int, cached: bool) -> Any:
     if cached:
         stepper = _stepper(model)
         return lambda ids, mask, prompt_length: _cached_loop(stepper, chooser, ids, mask, prompt_length, window)
-    core = keras.Model(model.get_layer("tokenizer").output, model.output)  # token ids -> logits
-
-    def next_logits(tokens, cache, index):  # the whole window again for every character
+    def next_logits(tokens, cache, index):  # the whole window again for every character (token ids -> logits)
         start = tf.clip_by_value(index - window, 0, tf.shape(tokens)[1] - window)
-        logits = core(tf.slice(tokens, [0, start], [1, window]), training=False)
+        logits = model(tf.slice(tokens, [0, start], [1, window]), training=False)
         return logits[:, index - 1 - start, :], None, cache
 
     return lambda ids, mask, prompt_length: chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
@@ -200,13 +198,20 @@ def _cached_loop(stepper: Any, chooser: Any, ids: Any, mask: Any, prompt_length:
     return chooser(next_logits, ids, cache=(state, tf.cast(first, tf.int32)), index=prompt_length, mask=mask)
 
 
+def _is_zoo_lm(model: Any) -> bool:
+    from zoo.models.text import ZooCausalLM
+
+    return isinstance(model, ZooCausalLM)
+
+
 def _stepper(model: Any) -> Any:
-    names = {layer.name for layer in model.layers}
-    if "lstm1" in names:
+    from zoo.models.text import CharLSTMBackbone, DecoderBackbone
+
+    if isinstance(model.backbone, CharLSTMBackbone):
         return _LSTMStepper(model)
-    if "decoder1" in names:
+    if isinstance(model.backbone, DecoderBackbone):
         return _DecoderStepper(model)
-    raise ValueError(f"{model.name}: no cached decoding for this architecture; pass cached=False")
+    raise ValueError(f"{model.name}: no cached decoding for {type(model.backbone).__name__}; pass cached=False")
 
 
 class _LSTMStepper:
@@ -217,9 +222,9 @@ class _LSTMStepper:
 
         from zoo.models.text import LM_HEAD
 
-        self.embedding = model.get_layer("embedding")
-        self.cells = [layer.cell for layer in sorted((m for m in model.layers if m.name.startswith("lstm")),
-                                                      key=lambda m: int(m.name[4:]))]
+        body = model.backbone
+        self.embedding = body.get_layer("embedding")
+        self.cells = [body.get_layer(f"lstm{i + 1}").cell for i in range(body.num_layers)]
         self.head = model.get_layer(LM_HEAD)
         # The same cells over a whole segment, for the prefill (masked steps keep the state)
         self.rnns = [keras.layers.RNN(cell, return_sequences=True, return_state=True) for cell in self.cells]
@@ -252,10 +257,11 @@ class _DecoderStepper:
     def __init__(self, model: Any):
         from zoo.models.text import LM_HEAD
 
-        self.embedding = model.get_layer("embedding")
-        self.decoders = [model.get_layer(f"decoder{i}") for i in range(1, 1 + sum(
-            layer.name.startswith("decoder") for layer in model.layers))]
-        self.norm = model.get_layer("final_norm")
+        body = model.backbone
+        self.embedding = body.get_layer("embedding")
+        self.decoders = [body.get_layer(f"decoder{i + 1}") for i in range(body.num_layers)]
+        self.size = body.embedding_dim // body.num_heads  # each head's key and value width
+        self.norm = body.get_layer("final_norm")
         self.head = model.get_layer(LM_HEAD)
 
     def _empty(self, tokens: Any) -> Any:
@@ -263,9 +269,8 @@ class _DecoderStepper:
 
         out = []
         for decoder in self.decoders:
-            attention = decoder._self_attention_layer
-            heads, size = attention.num_heads, attention.key_dim
-            out.append(tf.zeros([tf.shape(tokens)[0], 2, tokens.shape[1], heads, size], self.embedding.compute_dtype))
+            shape = [tf.shape(tokens)[0], 2, tokens.shape[1], decoder.num_heads, self.size]
+            out.append(tf.zeros(shape, self.embedding.compute_dtype))
         return out
 
     def prefill(self, tokens: Any, length: Any) -> Any:

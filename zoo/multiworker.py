@@ -52,6 +52,18 @@ def _steps(model: Any, strategy: Any) -> tuple[Any, Any, Any]:
     return train_step, test_step, tf.function(model.get_metrics_result)
 
 
+def preprocessed(model: Any, ds: Any) -> Any:
+    """A keras-hub task's preprocessor mapped over ``ds`` in tf.data, as its own ``fit`` does (this loop
+    calls the train step itself); other models' data as it is."""
+    from zoo.models import hub
+
+    if ds is None or not hub.is_task(model):
+        return ds
+    import tensorflow as tf
+
+    return ds.map(model.preprocess_samples, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _build(model: Any, strategy: Any, train_ds: Any) -> None:
     """Build the metrics and the optimizer outside any replica context, from a batch of a separate iterator."""
     first = next(iter(train_ds))
@@ -94,6 +106,7 @@ def fit(
     the epochs from the backup's on (``zoo.data.epoch_stream``), ``steps_per_epoch`` batches each."""
     import keras
 
+    train_ds, validation_data = (preprocessed(model, ds) for ds in (train_ds, validation_data))
     _build(model, strategy, train_ds)
     train_step, test_step, results = _steps(model, strategy)
     iterator = iter(strategy.experimental_distribute_dataset(sharded(train_ds)))

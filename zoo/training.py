@@ -600,6 +600,6 @@ def _evaluation_window(card: ModelCard, model: Any) -> tuple[int | None, bool]:
 
     if card.task != "language-modeling":
         return None, True
-    if hub.is_task(model):
-        return corpus_window(card, model.preprocessor.sequence_length)
-    return corpus_window(card, model.get_layer("tokenizer").sequence_length)
+    if not hub.is_task(model):
+        raise ValueError(f"{card.name}: a language model must be a keras-hub task with its preprocessor")
+    return corpus_window(card, model.preprocessor.sequence_length)

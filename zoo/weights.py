@@ -8,13 +8,16 @@ ever loaded with ``safe_mode=False``. Downloads go to ``$ZOO_HOME/weights`` (def
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
+import tempfile
 import urllib.error
 import warnings
 import urllib.request
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from zoo import manifest
@@ -134,7 +137,7 @@ def local_file(path: str | os.PathLike[str], sha256: str | None = None) -> Path:
 
 def load_into(model: Any, path: Path) -> None:
     """Load a verified weights file into a built model; a file that does not fit raises WeightsError."""
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _nested_layout(model, path) as path:
         warnings.simplefilter("always")
         try:
             model.load_weights(str(path))
@@ -144,6 +147,42 @@ def load_into(model: Any, path: Path) -> None:
     skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) and "optimizer" not in str(w.message)]
     if skipped:
         raise WeightsError(f"{path}: these weights do not fit {model.name}: {skipped[0].splitlines()[0]}")
+
+
+@contextlib.contextmanager
+def _nested_layout(model: Any, path: Path) -> Iterator[Path]:
+    """``path``, or, for a zoo text task (a backbone and a head) given a file of the flat layout its model had
+    before it was one (all layers side by side: weight sets and runs of zoo 0.1), a temporary copy with the
+    backbone's layers moved under the backbone, where Keras looks for them now."""
+    from zoo.models import hub
+
+    backbone = getattr(model, "backbone", None) if hub.is_task(model) else None
+    if backbone is None or not str(path).endswith(WEIGHTS_SUFFIX):
+        yield path
+        return
+    import h5py
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp) / "wanted.weights.h5"
+        model.save_weights(str(wanted))  # the layout this model reads: its top-level groups
+        with h5py.File(wanted, "r") as f:
+            top = set(f["layers"].keys())
+        group = next((k for k in top if k not in ("dense",) and k.endswith("backbone")), None)
+        with h5py.File(path, "r") as f:
+            old = set(f["layers"].keys()) if "layers" in f else set()
+            if group is None or group in old or not old:
+                flat = False
+            else:
+                flat = True
+                nested = Path(tmp) / "nested.weights.h5"
+                with h5py.File(nested, "w") as out:
+                    out.attrs.update(dict(f.attrs))
+                    for key in f:
+                        if key != "layers":
+                            f.copy(f[key], out, key)
+                    for key in old:
+                        f.copy(f["layers"][key], out, f"layers/{key}" if key in top else f"layers/{group}/layers/{key}")
+        yield nested if flat else path
 
 
 def is_path(pretrained: Any) -> bool:

@@ -171,6 +171,6 @@ def is_task(model: Any) -> bool:
 
 def preprocess(model: Any, inputs: Any) -> Any:
     """Raw inputs (strings, uint8 images) to what the task's network takes, inside a graph or eagerly."""
-    if isinstance(model, keras_hub.models.CausalLM):
+    if isinstance(model.preprocessor, keras_hub.models.CausalLMPreprocessor):  # GPT-2's: its ids and mask
         return model.preprocessor.generate_preprocess(inputs)
     return model.preprocessor(inputs)
