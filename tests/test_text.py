@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,8 +28,10 @@ TEXTS = ["What a wonderful film, I loved every minute.", "Awful. Dull plot, wood
 def test_raw_strings_through_every_text_model(name):
     card = zoo.info(name)
     model = zoo.get(name, compile=False)
-    assert model.inputs[0].dtype == "string" and model.inputs[0].name == "text"
-    out = np.asarray(model(tf.constant(TEXTS), training=False))
+    assert isinstance(model, keras_hub.models.Task) and isinstance(model.backbone, keras_hub.models.Backbone)
+    assert model.inputs[0].dtype == "int32" and model.inputs[0].shape == (None, card.hparams["sequence_length"])
+    out = np.asarray(model.predict(TEXTS, verbose=0))  # the preprocessor runs in tf.data
+    np.testing.assert_allclose(model(model.preprocessor(tf.constant(TEXTS)), training=False), out, rtol=1e-5, atol=1e-6)
     if card.task == "text-classification":
         assert out.shape == (3, card.output.num_classes)
         np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
@@ -47,14 +50,17 @@ def classifier():
 def test_the_vocabulary_survives_keras_save_and_load(classifier, tmp_path):
     path = zoo.export(classifier, tmp_path / "t.keras", format="keras")
     loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded(tf.constant(TEXTS)), classifier(tf.constant(TEXTS)), rtol=1e-5, atol=1e-6)
-    assert loaded.get_layer("tokenizer").get_vocabulary() == classifier.get_layer("tokenizer").get_vocabulary()
+    np.testing.assert_allclose(loaded.predict(TEXTS, verbose=0), classifier.predict(TEXTS, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert loaded.preprocessor.tokenizer.get_vocabulary() == classifier.preprocessor.tokenizer.get_vocabulary()
 
 
 def _layer_outputs(model, texts, *names):
-    """The named layers' outputs for these texts, in one pass."""
-    outputs = keras.Model(model.inputs, [model.get_layer(n).output for n in names])(texts)
-    return [np.asarray(o) for o in (outputs if len(names) > 1 else [outputs])]  # one output comes unlisted
+    """The texts' token ids (the preprocessor's) and the named backbone layers' outputs for them, in one pass."""
+    body = model.backbone
+    tokens = model.preprocessor(texts)
+    outputs = keras.Model(body.inputs, [body.get_layer(n).output for n in names])(tokens)
+    return [np.asarray(tokens)] + [np.asarray(o) for o in (outputs if len(names) > 1 else [outputs])]
 
 
 @pytest.mark.parametrize("pooling,conv_kernel,bigram_buckets", [("mean", 0, 0), ("mean_max", 0, 0), ("mean", 3, 0),
@@ -68,28 +74,28 @@ def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, bigram
     model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
                     pooling=pooling, conv_kernel=conv_kernel, bigram_buckets=bigram_buckets, mask_padding=True)
     texts = tf.constant(TEXTS[:2])
-    tokens, encoded, pooled = _layer_outputs(model, texts, "non_empty", "encoder1", "pool")
+    tokens, encoded, pooled = _layer_outputs(model, texts, "encoder1", "pool")
     real = tokens != 0
     for row in range(2):
         tokens = encoded[row][real[row]]
         expected = tokens.mean(0) if pooling == "mean" else np.concatenate([tokens.mean(0), tokens.max(0)])
         np.testing.assert_allclose(pooled[row], expected, rtol=1e-4, atol=1e-5)
     if conv_kernel:
-        (local,) = _layer_outputs(model, texts, "local_conv")
+        _, local = _layer_outputs(model, texts, "local_conv")
         assert np.all(local[~real] == 0) and np.any(local[real] != 0)
     if bigram_buckets:  # a bigram needs the token and the next one: none at the last real token or the padding
-        (bigrams,) = _layer_outputs(model, texts, "bigrams")
+        _, bigrams = _layer_outputs(model, texts, "bigrams")
         has_next = real & np.roll(real, -1, axis=1)
         assert np.all(bigrams[~has_next] == 0) and np.all(np.abs(bigrams[has_next]).sum(-1) > 0)
     loaded = keras.saving.load_model(zoo.export(model, tmp_path / "m.keras", format="keras"), safe_mode=True)
-    np.testing.assert_allclose(loaded(texts), model(texts), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 def test_the_lstm_classifier_ignores_padding():
     keras.utils.set_random_seed(5)
     model = zoo.get("lstm_imdb", compile=False, sequence_length=32, embedding_dim=8, lstm_units=4)
     texts = tf.constant(TEXTS[:2])
-    tokens, states, pooled = _layer_outputs(model, texts, "non_empty", "bilstm", "pool")
+    tokens, states, pooled = _layer_outputs(model, texts, "bilstm", "pool")
     real = tokens != 0
     for row in range(2):
         tokens = states[row][real[row]]
@@ -111,7 +117,7 @@ def test_without_padding_mask_the_encoder_and_the_mean_see_every_position():
     keras.utils.set_random_seed(5)
     model = zoo.get("transformer_imdb", compile=False, sequence_length=32, embedding_dim=16, intermediate_dim=32,
                     bigram_buckets=101, mask_padding=False)
-    encoded, pooled = _layer_outputs(model, tf.constant(TEXTS[:2]), "encoder1", "pool")
+    _, encoded, pooled = _layer_outputs(model, tf.constant(TEXTS[:2]), "encoder1", "pool")
     np.testing.assert_allclose(pooled, encoded.mean(axis=1), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="mask_padding must be True or False"):
         zoo.get("transformer_imdb", compile=False, mask_padding="no")
@@ -140,7 +146,7 @@ def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
     assert np.asarray(tok(texts[3])).tolist() == expected[3]  # one text, unbatched
 
     model = zoo.get("transformer_imdb", compile=False, truncation="head_tail", sequence_length=64)
-    assert isinstance(model.get_layer("tokenizer"), HeadTailWordPieceTokenizer)
+    assert isinstance(model.preprocessor.tokenizer, HeadTailWordPieceTokenizer)
     long_texts = tf.constant(["a fine film " * 100 + "but the end was awful", "bad"])
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")  # safe mode: the class is registered
