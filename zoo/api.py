@@ -64,7 +64,12 @@ def copy_model(model: Any) -> Any:
     strategy: plain variables), for measuring or exporting without touching the caller's model."""
     import keras
 
-    copy = keras.models.clone_model(model)
+    from zoo.models import hub
+
+    if hub.is_task(model):  # clone_model would give a plain Functional, without the preprocessor
+        copy = type(model).from_config({**model.get_config(), "preprocessor": model.preprocessor})  # its vocabulary
+    else:
+        copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     for attr in ZOO_ATTRIBUTES:
         if getattr(model, attr, None):

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoo._io import atomic_path, exclusive, remove_leftovers
+from zoo._io import atomic_path, atomic_write_text, exclusive, remove_leftovers
 from zoo._compat import renamed
 from zoo.errors import ExportError
 from zoo.registry import ModelCard
@@ -246,8 +246,77 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
             model.save(str(tmp))
     else:
         data = _tflite_bytes(model, card, quantization, data_dir)
+        for sidecar, text in _tflite_sidecars(model, card, target).items():  # what it needs to be run, first
+            atomic_write_text(sidecar, text)
         with atomic_path(target, suffix=".tflite") as tmp:
             tmp.write_bytes(data)
+
+
+def tflite_sidecar(target: Path) -> Path:
+    """The description written beside a ``.tflite`` export (``m.tflite`` -> ``m.zoo.json``)."""
+    return target.with_suffix(".zoo.json")
+
+
+def _token_preprocessor(model: Any) -> Any:
+    """A zoo text task's preprocessor (raw strings -> token ids), or None for other models; a keras-hub
+    preset's text task cannot go to TFLite and is refused."""
+    from zoo.models import hub
+    from zoo.models.text import TokenIdsPreprocessor
+
+    if not hub.is_task(model) or getattr(model.preprocessor, "tokenizer", None) is None:
+        return None
+    if not isinstance(model.preprocessor, TokenIdsPreprocessor):
+        raise ExportError(
+            f"cannot export {model.name} to TFLite: its keras-hub preprocessor ({type(model.preprocessor).__name__}) "
+            f"packs several inputs with TensorFlow Text ops that TFLite lacks; export a SavedModel instead"
+        )
+    return model.preprocessor
+
+
+def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path) -> dict[Path, str]:
+    """The card, and for a text model the tokenizer's settings and vocabulary: a text model's TFLite file takes
+    token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first."""
+    import keras
+
+    from zoo import api
+
+    data: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
+                            "card": json.loads(_card_json(model, card)),
+                            "class_names": list(api.class_names(card, model) or ())}
+    files: dict[Path, str] = {}
+    preprocessor = _token_preprocessor(model)
+    if preprocessor is not None:
+        tokenizer = keras.saving.serialize_keras_object(preprocessor.tokenizer)
+        tokenizer["config"].pop("vocabulary", None)
+        tokenizing = {"input": {"name": "token_ids", "shape": [None, preprocessor.sequence_length], "dtype": "int32"},
+                      "tokenizer": tokenizer, "empty_token_id": preprocessor.empty_token_id}
+        if hasattr(preprocessor.tokenizer, "get_vocabulary"):
+            vocabulary = target.with_suffix(".vocab.txt")
+            files[vocabulary] = "\n".join(preprocessor.tokenizer.get_vocabulary()) + "\n"
+            tokenizing["vocabulary_file"] = vocabulary.name
+        data["preprocessing"] = tokenizing
+    files[tflite_sidecar(target)] = json.dumps(data, indent=2) + "\n"
+    return files
+
+
+def _write_token_ids_model(model: Any, card: ModelCard | None, target: Path) -> None:
+    """A SavedModel of a text task's network alone: token ids in (int32, batch x sequence_length)."""
+    import keras
+    import tensorflow as tf
+
+    length = model.preprocessor.sequence_length
+    classifier = card is None or card.task.endswith("classification")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, length), tf.int32, name="token_ids")])
+    def serve(token_ids):
+        outputs = model(token_ids, training=False)
+        if not classifier:
+            return {card.output.name: outputs}
+        return {"probabilities": outputs, "class_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
+
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint("serving_default", serve)
+    archive.write_out(str(target), verbose=False)
 
 
 def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, data_dir: Any) -> bytes:
@@ -255,28 +324,57 @@ def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, 
 
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / "saved_model"
-        _write_saved_model(model, card, saved)
+        if _token_preprocessor(model) is not None:
+            _write_token_ids_model(model, card, saved)
+        else:
+            _write_saved_model(model, card, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
         if quantization == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
         elif quantization == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = _representative(card, data_dir)
-        return converter.convert()
+            converter.representative_dataset = _representative(model, card, data_dir)
+        try:
+            return converter.convert()
+        except Exception as e:  # the converter's own errors are long and raw: name the model and the reason
+            if "SELECT_TF_OPS" not in str(e):
+                raise ExportError(f"TFLite cannot convert {model.name}: {_first_error(e)}; export a SavedModel "
+                                  f"instead") from e
+        # A masked LSTM's loop (tensor lists) has no TFLite builtin: TensorFlow's own kernels for those ops
+        # (the Flex delegate, in the full TensorFlow pip package and in tflite-runtime builds that add it).
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        converter._experimental_lower_tensor_list_ops = False
+        try:
+            return converter.convert()
+        except Exception as e:
+            raise ExportError(f"TFLite cannot convert {model.name}: {_first_error(e)}; export a SavedModel "
+                              f"instead") from e
 
 
-def _representative(card: ModelCard | None, data_dir: Any, count: int = 256) -> Any:
-    """Calibration inputs for int8: the first examples of the model's training split."""
+def _first_error(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if "error:" in line] or str(e).strip().splitlines()
+    return lines[0][:300]
+
+
+def _representative(model: Any, card: ModelCard | None, data_dir: Any, count: int = 256) -> Any:
+    """Calibration inputs for int8: the first examples of the model's training split (a text model's as
+    token ids)."""
     if card is None:
         raise ExportError("int8 quantization needs calibration data: export a zoo model (its card names the dataset)")
     from zoo import data as zdata
 
+    if card.task == "language-modeling":
+        raise ExportError(f"int8 quantization of {card.name} is not offered: calibrate it on text windows yourself")
     train = zdata.load(card.dataset, "train", data_dir=data_dir)
+    preprocessor = _token_preprocessor(model)
 
     def generate():
         for i in range(min(count, len(train))):
-            yield {card.input.name: train.features[i : i + 1]}
+            if preprocessor is not None:
+                yield {"token_ids": preprocessor([str(t) for t in train.features[i : i + 1]])}
+            else:
+                yield {card.input.name: train.features[i : i + 1]}
 
     return generate
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,16 +26,22 @@ def predict(
     """
     from zoo import api
 
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if isinstance(name_or_model, (str, os.PathLike)) and str(name_or_model).endswith(".tflite"):
+        return _predict_tflite(Path(name_or_model), inputs, top_k)
     card = api.card_of(name_or_model)
     _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
     if card.task == "language-modeling":
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     api.warn_if_untrained_head(model, "predict")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     batch, labels = _batch(card, inputs)
     probabilities = np.asarray(model.predict(batch, verbose=0))
-    names = api.class_names(card, model) or tuple(str(i) for i in range(probabilities.shape[1]))
+    return _top_k(labels, probabilities, api.class_names(card, model), top_k)
+
+
+def _top_k(labels: list[str], probabilities: np.ndarray, names: Any, top_k: int) -> list[dict[str, Any]]:
+    names = names or tuple(str(i) for i in range(probabilities.shape[1]))
     k = min(top_k, probabilities.shape[1])
     results = []
     for label, probs in zip(labels, probabilities):
@@ -43,6 +50,49 @@ def predict(
             {"class_id": int(i), "class_name": names[i], "probability": float(probs[i])} for i in order
         ]})
     return results
+
+
+def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]:
+    """Classify with a ``.tflite`` export of zoo: images as the card says, texts tokenised with the tokenizer
+    settings and vocabulary written beside it (``m.zoo.json``, ``m.vocab.txt``), then the TFLite interpreter."""
+    import json
+
+    import keras
+    import tensorflow as tf
+
+    from zoo import registry
+    from zoo.exporting import tflite_sidecar
+
+    sidecar = tflite_sidecar(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such TFLite file")
+    if not sidecar.is_file():
+        raise InputError(f"{path}: its description {sidecar.name} is missing beside it; export with zoo export "
+                         f"--format tflite, which writes both")
+    try:
+        about = json.loads(sidecar.read_text(encoding="utf-8"))
+        card = registry.get_card(about["model"])
+    except (ValueError, KeyError) as e:
+        raise InputError(f"{sidecar}: not a zoo TFLite description ({e})") from e
+    if card.task == "language-modeling":
+        raise InputError(f"{path} is a language model's: run it with the TFLite interpreter on token ids")
+    batch, labels = _batch(card, inputs)
+    tokenizing = about.get("preprocessing")
+    if tokenizing is not None:
+        from zoo.models.text import TokenIdsPreprocessor
+
+        tokenizer = keras.saving.deserialize_keras_object(tokenizing["tokenizer"])
+        if "vocabulary_file" in tokenizing:
+            vocabulary = path.parent / tokenizing["vocabulary_file"]
+            if not vocabulary.is_file():
+                raise InputError(f"{path}: its vocabulary {vocabulary.name} is missing beside it")
+            tokenizer.set_vocabulary(vocabulary.read_text(encoding="utf-8").rstrip("\n").split("\n"))
+        batch = np.asarray(TokenIdsPreprocessor(tokenizer, tokenizing["empty_token_id"])(batch), np.int32)
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serving_default")
+    (name,) = runner.get_input_details()
+    outputs = runner(**{name: np.asarray(batch)})
+    return _top_k(labels, np.asarray(outputs["probabilities"]), about.get("class_names"), top_k)
 
 
 def _batch(card: Any, inputs: Any) -> tuple[Any, list[str]]:

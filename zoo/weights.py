@@ -137,10 +137,10 @@ def local_file(path: str | os.PathLike[str], sha256: str | None = None) -> Path:
 
 def load_into(model: Any, path: Path) -> None:
     """Load a verified weights file into a built model; a file that does not fit raises WeightsError."""
-    with warnings.catch_warnings(record=True) as caught, _nested_layout(model, path) as path:
+    with warnings.catch_warnings(record=True) as caught, _nested_layout(model, path) as readable:
         warnings.simplefilter("always")
         try:
-            model.load_weights(str(path))
+            model.load_weights(str(readable))
         except (ValueError, KeyError, OSError) as e:
             raise WeightsError(f"{path}: these weights do not fit {model.name}: {str(e).splitlines()[0]}") from e
     # Keras skips what does not match with a warning and leaves fresh weights there: refuse that.

@@ -363,6 +363,8 @@ class ZooCausalLM(keras_hub.models.CausalLM):
     ``fit`` and ``evaluate`` take (text window, next token ids) and tokenise the text in ``tf.data``;
     ``generate`` is zoo's cached sampling loop (:func:`zoo.generate`)."""
 
+    zoo_cached_decoding = True  # zoo.generate decodes it over a cache (zoo.generation's steppers)
+
     def __init__(self, backbone, preprocessor=None, **kwargs):
         self.backbone = backbone
         self.preprocessor = preprocessor
