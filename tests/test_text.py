@@ -307,3 +307,58 @@ def test_the_sample_on_the_card_is_what_generate_gives(name):
     assert info.sample.startswith("ROMEO:") and len(info.sample) == 240
     again = zoo.generate(name, "ROMEO:", max_length=240, sampler="top_k", top_k=5, seed=0)
     assert again == info.sample
+
+
+@pytest.mark.slow
+def test_tflite_of_the_transformer_takes_token_ids_and_agrees_with_keras_on_real_reviews(real_data_dir, tmp_path):
+    """The TFLite file holds the network on token ids; the tokenizer's settings and vocabulary go beside it and
+    zoo predict tokenises with them. benchmarks/tflite_text.py measures the same on 1,000 reviews."""
+    reviews = zdata.load("imdb_reviews", "test", data_dir=real_data_dir)
+    texts = [str(t) for t in reviews.features[::125][:200]]  # 200 reviews of both labels
+    path = zoo.export("transformer_imdb", tmp_path / "t.tflite", format="tflite")
+    about = json.loads((tmp_path / "t.zoo.json").read_text())
+    assert about["preprocessing"]["input"] == {"name": "token_ids", "shape": [None, 512], "dtype": "int32"}
+    assert (tmp_path / "t.vocab.txt").read_text().splitlines()[:2] == ["[PAD]", "[UNK]"]
+    lite = zoo.predict(path, texts, top_k=2)
+    keras_side = zoo.predict("transformer_imdb", texts, top_k=2)
+    for a, b in zip(lite, keras_side):
+        assert a["top_k"][0]["class_name"] == b["top_k"][0]["class_name"]
+        assert a["top_k"][0]["probability"] == pytest.approx(b["top_k"][0]["probability"], abs=1e-4)
+    (tmp_path / "t.vocab.txt").unlink()
+    with pytest.raises(zoo.InputError, match="its vocabulary t.vocab.txt is missing beside it"):
+        zoo.predict(path, texts[:1])
+
+
+@pytest.mark.slow
+def test_tflite_of_the_lstm_needs_the_flex_delegate_and_says_so(tmp_path):
+    model = zoo.get("lstm_imdb", compile=False, sequence_length=16, embedding_dim=8, lstm_units=4)
+    path = zoo.export(model, tmp_path / "l.tflite", format="tflite")
+    assert "Flex delegate" in json.loads((tmp_path / "l.zoo.json").read_text())["requires"]
+    with pytest.raises(zoo.InputError, match="uses TensorFlow ops through the Flex delegate"):
+        zoo.predict(path, ["a fine film"])
+    out = run_cli("predict", str(path), "a fine film")
+    assert out.returncode != 0 and "Flex delegate" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_every_text_model_trains_under_xla(name):
+    """The preprocessor runs in tf.data, so the compiled step sees token ids only: XLA (what a GPU's "auto" and
+    a TPU compile) takes every text model. With strings inside the step, XLA would refuse the first batch."""
+    from keras.src.trainers.trainer import model_supports_jit
+
+    small = {"lstm_imdb": dict(embedding_dim=8, lstm_units=8),
+             "transformer_imdb": dict(embedding_dim=16, intermediate_dim=32),
+             "char_lstm_shakespeare": dict(embedding_dim=8, lstm_units=16),
+             "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1)}[name]
+    model = zoo.get(name, sequence_length=16, **small)
+    assert model_supports_jit(model)
+    card = zoo.info(name)
+    texts = tf.constant(["a fine film with a sad end", "ROMEO: what light", "", "dull"] * 4)
+    if card.task == "text-classification":
+        labels = tf.constant([1, 0, 0, 0] * 4)
+    else:
+        labels = tf.random.uniform((16, 16), 0, card.output.num_classes, dtype=tf.int32, seed=1)
+    model.compile(optimizer="adam", loss=model.loss, jit_compile=True)
+    history = model.fit(tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8), epochs=1, verbose=0)
+    assert model.jit_compile is True and np.isfinite(history.history["loss"][-1])

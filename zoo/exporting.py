@@ -283,6 +283,9 @@ def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path) -> dict[P
     data: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
                             "card": json.loads(_card_json(model, card)),
                             "class_names": list(api.class_names(card, model) or ())}
+    if getattr(model, "_zoo_flex_ops", False):
+        data["requires"] = ("the Flex delegate (TensorFlow's own kernels for ops TFLite lacks: this model's LSTM "
+                            "loop); LiteRT with tensorflow-lite-select-tf-ops")
     files: dict[Path, str] = {}
     preprocessor = _token_preprocessor(model)
     if preprocessor is not None:
@@ -345,6 +348,7 @@ def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, 
         # (the Flex delegate, in the full TensorFlow pip package and in tflite-runtime builds that add it).
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
         converter._experimental_lower_tensor_list_ops = False
+        model._zoo_flex_ops = True  # said in the description written beside the file
         try:
             return converter.convert()
         except Exception as e:

@@ -95,7 +95,6 @@ def generate(
     (the same text while it fits the window; a sliding window after), and ``compiled=False`` runs the sampling
     loop eagerly: baselines for benchmarks/generation.py.
     """
-    import keras
     import tensorflow as tf
 
     from zoo import api
@@ -160,7 +159,6 @@ def _reseed(chooser: Any, seed: int | None) -> None:
 
 def _loop(model: Any, chooser: Any, window: int, cached: bool) -> Any:
     """The sampling loop, (ids, mask, prompt_length) -> ids: over a cache, or the whole window each step."""
-    import keras
     import tensorflow as tf
 
     if cached:

@@ -91,7 +91,14 @@ def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]
     interpreter = tf.lite.Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner("serving_default")
     (name,) = runner.get_input_details()
-    outputs = runner(**{name: np.asarray(batch)})
+    try:
+        outputs = runner(**{name: np.asarray(batch)})
+    except RuntimeError as e:
+        if "Flex delegate" not in str(e):
+            raise
+        raise InputError(f"{path} uses TensorFlow ops through the Flex delegate (see {sidecar.name}), which this "
+                         f"TensorFlow's tf.lite.Interpreter does not link; run it where the Flex delegate is "
+                         f"(LiteRT with tensorflow-lite-select-tf-ops), or export a SavedModel") from e
     return _top_k(labels, np.asarray(outputs["probabilities"]), about.get("class_names"), top_k)
 
 
