@@ -76,7 +76,7 @@ def check_record(check_input: dict, outputs) -> dict:
             "atol": CHECK_ATOL, "rtol": CHECK_RTOL}
 
 
-def _selection(report: dict, configurations_tried: int) -> dict:
+def _selection(report: dict, configurations_tried: int, architecture: str | None = None) -> dict:
     """How the run chose its weights: the best epoch on the validation split carved from train."""
     recipe = report["recipe"]
     carved = recipe.get("validation_split")
@@ -84,7 +84,7 @@ def _selection(report: dict, configurations_tried: int) -> dict:
     split = (f"validation ({carved:.0%} of the training split, carved with a fixed seed{whole})" if carved
              else "validation")
     return {"split": split, "monitor": recipe.get("monitor", "val_accuracy"), "epoch": report.get("best_epoch"),
-            "configurations_tried": configurations_tried}
+            "configurations_tried": configurations_tried, **({"architecture": architecture} if architecture else {})}
 
 
 def _refresh_check(card, tag: str) -> int:
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configurations-tried", type=int, default=1,
                         help="how many configurations (architectures, recipes) were compared on validation before "
                              "this one (recorded in the manifest; see docs/EXPERIMENTS.md)")
+    parser.add_argument("--architecture-chosen", metavar="HOW",
+                        help="where the configuration came from, when it was not chosen on this run's validation "
+                             "split (recorded in the manifest and shown on the card)")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="store the values as float16 to halve the file (the metrics are measured on it as stored)")
     args = parser.parse_args(argv)
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                    "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
                    "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                    **({"sample": sample_how} if sample else {})},
-        sample=sample, storage=args.storage, selection=_selection(report, args.configurations_tried),
+        sample=sample, storage=args.storage, selection=_selection(report, args.configurations_tried, args.architecture_chosen),
     )
     manifest.write_entry(info)
     for old in manifest.BUNDLE_DIR.glob(f"{card.name}-{args.tag}-*.weights.h5"):

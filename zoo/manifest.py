@@ -67,8 +67,11 @@ class WeightsInfo:
         if str(sel.get("split", "")).startswith("test"):  # chosen by test figures: said as such
             return (f"  chosen on    {sel.get('split')}; {sel.get('configurations_tried')} configuration(s) compared: "
                     f"its test figure is not a held-out one")
-        return (f"  chosen on    {sel.get('split')} ({sel.get('monitor')}, epoch {sel.get('epoch')}); "
+        line = (f"  chosen on    {sel.get('split')} ({sel.get('monitor')}, epoch {sel.get('epoch')}); "
                 f"{sel.get('configurations_tried')} configuration(s) tried; the test split measured once, on this file")
+        if sel.get("architecture"):  # where the configuration itself came from, when not from this run's split
+            line += f"\n               architecture: {sel['architecture']}"
+        return line
 
     def describe(self) -> str:
         metrics = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())

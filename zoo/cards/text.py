@@ -7,12 +7,15 @@ CARDS: list[ModelCard] = []  # this family's cards, registered by zoo.registry w
 
 IMDB_INPUT = InputSpec(
     name="text", shape=(), dtype="string", kind="text",
-    preprocessing="raw review text; lowercased and WordPiece-tokenised inside the model (15,314-token vocabulary "
-                  "built from the IMDB train split, shipped with the package)",
+    preprocessing="raw review text; the model's preprocessor (keras-hub style, run in tf.data) lowercases and "
+                  "WordPiece-tokenises it (15,314-token vocabulary built from the IMDB train split, shipped with the "
+                  "package) into token ids for the backbone; a TFLite export takes the token ids, its vocabulary "
+                  "and tokenizer settings written beside it",
 )
 CHAR_INPUT = InputSpec(
     name="text", shape=(), dtype="string", kind="text",
-    preprocessing="raw text; split into ASCII code points inside the model (others become '?')",
+    preprocessing="raw text; the model's preprocessor (run in tf.data) splits it into ASCII code points (others "
+                  "become '?'), the token ids the backbone takes",
 )
 SENTIMENT = OutputSpec(name="probabilities", num_classes=2, class_names=DATASETS["imdb_reviews"].class_names)
 NEXT_CHAR = OutputSpec(name="logits", num_classes=CHAR_VOCABULARY_SIZE, activation="linear")
