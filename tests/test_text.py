@@ -211,6 +211,8 @@ def test_generation_respects_max_length_past_the_window(language_model):
     text = zoo.generate(language_model, "KING:", max_length=40)  # the window is 16: it slides
     assert len(text) == 40 and text.startswith("KING:")
     assert zoo.generate(language_model, "KING:", max_length=40) == text  # greedy: deterministic
+    assert language_model.generate("KING:", max_length=40) == text  # the CausalLM's own generate: zoo's loop
+    assert language_model.generate(["KING:", "KING:"], max_length=40) == [text, text]
 
 
 @pytest.mark.slow
@@ -362,3 +364,18 @@ def test_every_text_model_trains_under_xla(name):
     model.compile(optimizer="adam", loss=model.loss, jit_compile=True)
     history = model.fit(tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8), epochs=1, verbose=0)
     assert model.jit_compile is True and np.isfinite(history.history["loss"][-1])
+
+
+@pytest.mark.slow
+def test_tflite_of_a_language_model_gives_its_logits_on_token_ids(language_model, tmp_path):
+    path = zoo.export(language_model, tmp_path / "g.tflite", format="tflite")
+    about = json.loads((tmp_path / "g.zoo.json").read_text())
+    assert about["preprocessing"]["input"] == {"name": "token_ids", "shape": [None, 16], "dtype": "int32"}
+    assert "vocabulary_file" not in about["preprocessing"] and "requires" not in about  # code points; builtins
+    ids = np.asarray(language_model.preprocessor(tf.constant(["ROMEO: hark", "KING:"])))
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    np.testing.assert_allclose(runner(token_ids=ids)["logits"], language_model(ids, training=False), atol=1e-4)
+    with pytest.raises(zoo.InputError, match="is a language model's"):
+        zoo.predict(path, ["ROMEO:"])
+    with pytest.raises(zoo.ExportError, match="int8 quantization of gpt_shakespeare is not offered"):
+        zoo.export(language_model, tmp_path / "q.tflite", format="tflite", quantization="int8")

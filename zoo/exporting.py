@@ -245,8 +245,8 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(str(tmp))
     else:
-        data = _tflite_bytes(model, card, quantization, data_dir)
-        for sidecar, text in _tflite_sidecars(model, card, target).items():  # what it needs to be run, first
+        data, flex = _tflite_bytes(model, card, quantization, data_dir)
+        for sidecar, text in _tflite_sidecars(model, card, target, flex).items():  # what it needs to run, first
             atomic_write_text(sidecar, text)
         with atomic_path(target, suffix=".tflite") as tmp:
             tmp.write_bytes(data)
@@ -273,17 +273,19 @@ def _token_preprocessor(model: Any) -> Any:
     return model.preprocessor
 
 
-def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path) -> dict[Path, str]:
+def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, flex: bool) -> dict[Path, str]:
     """The card, and for a text model the tokenizer's settings and vocabulary: a text model's TFLite file takes
-    token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first."""
+    token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first. ``flex``: the
+    file needs the Flex delegate."""
     import keras
+    import keras_hub
 
     from zoo import api
 
     data: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
                             "card": json.loads(_card_json(model, card)),
                             "class_names": list(api.class_names(card, model) or ())}
-    if getattr(model, "_zoo_flex_ops", False):
+    if flex:
         data["requires"] = ("the Flex delegate (TensorFlow's own kernels for ops TFLite lacks: this model's LSTM "
                             "loop); LiteRT with tensorflow-lite-select-tf-ops")
     files: dict[Path, str] = {}
@@ -291,9 +293,10 @@ def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path) -> dict[P
     if preprocessor is not None:
         tokenizer = keras.saving.serialize_keras_object(preprocessor.tokenizer)
         tokenizer["config"].pop("vocabulary", None)
-        tokenizing = {"input": {"name": "token_ids", "shape": [None, preprocessor.sequence_length], "dtype": "int32"},
+        name, shape, dtype = _token_ids_spec(model)
+        tokenizing = {"input": {"name": name, "shape": list(shape), "dtype": dtype},
                       "tokenizer": tokenizer, "empty_token_id": preprocessor.empty_token_id}
-        if hasattr(preprocessor.tokenizer, "get_vocabulary"):
+        if isinstance(preprocessor.tokenizer, keras_hub.tokenizers.WordPieceTokenizer):  # code points need none
             vocabulary = target.with_suffix(".vocab.txt")
             files[vocabulary] = "\n".join(preprocessor.tokenizer.get_vocabulary()) + "\n"
             tokenizing["vocabulary_file"] = vocabulary.name
@@ -302,15 +305,21 @@ def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path) -> dict[P
     return files
 
 
+def _token_ids_spec(model: Any) -> tuple[str, tuple[int | None, ...], str]:
+    """(name, shape, dtype) of a text task's network input: its token ids."""
+    (tensor,) = model.inputs
+    return tensor.name, tuple(tensor.shape), str(tensor.dtype)
+
+
 def _write_token_ids_model(model: Any, card: ModelCard | None, target: Path) -> None:
     """A SavedModel of a text task's network alone: token ids in (int32, batch x sequence_length)."""
     import keras
     import tensorflow as tf
 
-    length = model.preprocessor.sequence_length
+    name, shape, dtype = _token_ids_spec(model)
     classifier = card is None or card.task.endswith("classification")
 
-    @tf.function(input_signature=[tf.TensorSpec((None, length), tf.int32, name="token_ids")])
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)])
     def serve(token_ids):
         outputs = model(token_ids, training=False)
         if not classifier:
@@ -322,7 +331,9 @@ def _write_token_ids_model(model: Any, card: ModelCard | None, target: Path) -> 
     archive.write_out(str(target), verbose=False)
 
 
-def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, data_dir: Any) -> bytes:
+def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, data_dir: Any) -> tuple[bytes, bool]:
+    """The TFLite file's bytes, and whether it needs the Flex delegate (TensorFlow's kernels for ops that
+    TFLite's builtins lack)."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -339,7 +350,7 @@ def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, 
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = _representative(model, card, data_dir)
         try:
-            return converter.convert()
+            return converter.convert(), False
         except Exception as e:  # the converter's own errors are long and raw: name the model and the reason
             if "SELECT_TF_OPS" not in str(e):
                 raise ExportError(f"TFLite cannot convert {model.name}: {_first_error(e)}; export a SavedModel "
@@ -348,9 +359,8 @@ def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, 
         # (the Flex delegate, in the full TensorFlow pip package and in tflite-runtime builds that add it).
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
         converter._experimental_lower_tensor_list_ops = False
-        model._zoo_flex_ops = True  # said in the description written beside the file
         try:
-            return converter.convert()
+            return converter.convert(), True
         except Exception as e:
             raise ExportError(f"TFLite cannot convert {model.name}: {_first_error(e)}; export a SavedModel "
                               f"instead") from e
@@ -376,7 +386,7 @@ def _representative(model: Any, card: ModelCard | None, data_dir: Any, count: in
     def generate():
         for i in range(min(count, len(train))):
             if preprocessor is not None:
-                yield {"token_ids": preprocessor([str(t) for t in train.features[i : i + 1]])}
+                yield {_token_ids_spec(model)[0]: preprocessor([str(t) for t in train.features[i : i + 1]])}
             else:
                 yield {card.input.name: train.features[i : i + 1]}
 

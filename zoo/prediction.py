@@ -79,14 +79,14 @@ def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]
     batch, labels = _batch(card, inputs)
     tokenizing = about.get("preprocessing")
     if tokenizing is not None:
-        from zoo.models.text import TokenIdsPreprocessor
+        from zoo.models.text import TokenIdsPreprocessor, read_vocabulary
 
         tokenizer = keras.saving.deserialize_keras_object(tokenizing["tokenizer"])
         if "vocabulary_file" in tokenizing:
             vocabulary = path.parent / tokenizing["vocabulary_file"]
             if not vocabulary.is_file():
                 raise InputError(f"{path}: its vocabulary {vocabulary.name} is missing beside it")
-            tokenizer.set_vocabulary(vocabulary.read_text(encoding="utf-8").rstrip("\n").split("\n"))
+            tokenizer.set_vocabulary(read_vocabulary(vocabulary))
         batch = np.asarray(TokenIdsPreprocessor(tokenizer, tokenizing["empty_token_id"])(batch), np.int32)
     interpreter = tf.lite.Interpreter(model_path=str(path))
     runner = interpreter.get_signature_runner("serving_default")

@@ -151,38 +151,36 @@ def load_into(model: Any, path: Path) -> None:
 
 @contextlib.contextmanager
 def _nested_layout(model: Any, path: Path) -> Iterator[Path]:
-    """``path``, or, for a zoo text task (a backbone and a head) given a file of the flat layout its model had
-    before it was one (all layers side by side: weight sets and runs of zoo 0.1), a temporary copy with the
-    backbone's layers moved under the backbone, where Keras looks for them now."""
-    from zoo.models import hub
+    """``path``, or, for a zoo text task given a file of the flat layout its model had before it had a backbone
+    (all layers side by side: the weight sets and runs of zoo 0.1), a temporary copy with the body's layers
+    moved under the backbone's group, where Keras looks for them now. Keras names the groups by layer class,
+    so the model's own layout is read from a save of it (only for a flat file)."""
+    from zoo.models.text import ZooBackbone
 
-    backbone = getattr(model, "backbone", None) if hub.is_task(model) else None
-    if backbone is None or not str(path).endswith(WEIGHTS_SUFFIX):
+    if not isinstance(getattr(model, "backbone", None), ZooBackbone) or not str(path).endswith(WEIGHTS_SUFFIX):
         yield path
         return
     import h5py
 
+    with h5py.File(path, "r") as f:
+        old = set(f["layers"].keys()) if "layers" in f else set()
+    if not old or any(key.endswith("backbone") for key in old):  # nested already (or not Keras'): as it is
+        yield path
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        wanted = Path(tmp) / "wanted.weights.h5"
-        model.save_weights(str(wanted))  # the layout this model reads: its top-level groups
+        wanted, nested = Path(tmp) / "wanted.weights.h5", Path(tmp) / "nested.weights.h5"
+        model.save_weights(str(wanted))
         with h5py.File(wanted, "r") as f:
-            top = set(f["layers"].keys())
-        group = next((k for k in top if k not in ("dense",) and k.endswith("backbone")), None)
-        with h5py.File(path, "r") as f:
-            old = set(f["layers"].keys()) if "layers" in f else set()
-            if group is None or group in old or not old:
-                flat = False
-            else:
-                flat = True
-                nested = Path(tmp) / "nested.weights.h5"
-                with h5py.File(nested, "w") as out:
-                    out.attrs.update(dict(f.attrs))
-                    for key in f:
-                        if key != "layers":
-                            f.copy(f[key], out, key)
-                    for key in old:
-                        f.copy(f["layers"][key], out, f"layers/{key}" if key in top else f"layers/{group}/layers/{key}")
-        yield nested if flat else path
+            top = set(f["layers"].keys())  # the head's group(s) and the backbone's
+        (group,) = (key for key in top if key.endswith("backbone"))
+        with h5py.File(path, "r") as f, h5py.File(nested, "w") as out:
+            out.attrs.update(dict(f.attrs))
+            for key in f:
+                if key != "layers":
+                    f.copy(f[key], out, key)
+            for key in old:
+                f.copy(f["layers"][key], out, f"layers/{key}" if key in top else f"layers/{group}/layers/{key}")
+        yield nested
 
 
 def is_path(pretrained: Any) -> bool:

@@ -1,10 +1,12 @@
-"""The LSTM and Transformer text models: each takes a batch of raw strings, the tokenizer inside the model.
+"""The LSTM and Transformer text models, built as keras-hub builds its own: a preprocessor, a backbone, a task.
 
-Built from keras-hub's layers and tokenizers (``WordPieceTokenizer``, ``UnicodeCodepointTokenizer``,
-``TokenAndPositionEmbedding``, ``TransformerEncoder``, ``TransformerDecoder``). The tokenizer layer is always
-named ``tokenizer``: the language models' generation runs the part of the model after it on token ids.
-The IMDB classifiers' WordPiece vocabulary is a file shipped with the package (``zoo/assets``), so it travels
-with the weights and the exports.
+The preprocessor (:class:`TokenIdsPreprocessor`, keras-hub's ``WordPieceTokenizer`` or
+``UnicodeCodepointTokenizer`` inside) turns raw strings into a fixed number of token ids and runs in ``tf.data``;
+the backbones (``keras_hub.models.Backbone``: :class:`BiLSTMBackbone`, :class:`EncoderBackbone`,
+:class:`CharLSTMBackbone`, :class:`DecoderBackbone`, built from keras-hub's ``TokenAndPositionEmbedding``,
+``TransformerEncoder`` and ``TransformerDecoder``) take token ids only, so XLA compiles them; the tasks
+(:class:`ZooTextClassifier`, :class:`ZooCausalLM`) add the head. The IMDB classifiers' WordPiece vocabulary is a
+file shipped with the package (``zoo/assets``), so it travels with the weights and the exports.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ IMDB_VOCABULARY = ASSETS / "imdb_wordpiece_16k.txt"
 LM_HEAD = "logits"
 
 
+def read_vocabulary(path: str | Path) -> list[str]:
+    """The tokens of a vocabulary file, one a line (as written beside a TFLite export)."""
+    return Path(path).read_text(encoding="utf-8").rstrip("\n").split("\n")  # not splitlines(): it splits on \x85
+
+
 def _vocabulary(vocabulary: str | Sequence[str] | None) -> list[str] | str:
     if vocabulary is None:
         vocabulary = IMDB_VOCABULARY
@@ -40,7 +47,7 @@ def _vocabulary(vocabulary: str | Sequence[str] | None) -> list[str] | str:
         path = Path(vocabulary)
         if not path.is_file():
             raise ValueError(f"vocabulary file {path} not found; give a list of tokens or a file of one token a line")
-        return path.read_text(encoding="utf-8").rstrip("\n").split("\n")  # not splitlines(): it splits on \x85 too
+        return read_vocabulary(path)
     vocabulary = list(vocabulary)
     if len(vocabulary) < 3 or not all(isinstance(t, str) for t in vocabulary):
         raise ValueError("vocabulary must hold at least 3 string tokens ([PAD], [UNK], ...)")
@@ -228,8 +235,20 @@ def _token_ids(sequence_length: int) -> keras.KerasTensor:
     return keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
 
 
-class _ZooBackbone(keras_hub.models.Backbone):
-    """A keras-hub Backbone whose constructor arguments are its config (``self._args``)."""
+def _arguments(local_names: dict) -> dict:
+    """A backbone constructor's own arguments, from its ``locals()`` taken first thing: its config."""
+    return {k: v for k, v in local_names.items() if k not in ("self", "name", "kwargs", "__class__")}
+
+
+class ZooBackbone(keras_hub.models.Backbone):
+    """A keras-hub Backbone whose constructor arguments are its config, each an attribute of the same name.
+
+    ``decoding_cache``: what zoo.generate carries from one step to the next for a language model's backbone
+    ("lstm_state", "attention"; None: none). Weight files written before the backbones existed hold the same
+    layers side by side; ``zoo.weights`` reads them into the nested layout.
+    """
+
+    decoding_cache: str | None = None
 
     def __init__(self, inputs, outputs, args: dict, name: str, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
@@ -242,23 +261,23 @@ class _ZooBackbone(keras_hub.models.Backbone):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class BiLSTMBackbone(_ZooBackbone):
+class BiLSTMBackbone(ZooBackbone):
     """token ids -> masked embedding -> bidirectional LSTM -> max and mean of its states over the real tokens."""
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, lstm_units: int,
                  name: str = BACKBONE, **kwargs):
+        args = _arguments(locals())
         inputs = _token_ids(sequence_length)
         embedding = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")
         x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(embedding(inputs))
         x = layers.Concatenate(name="pool")([MaskedGlobalMaxPooling1D(name="max")(x),
                                              layers.GlobalAveragePooling1D(name="mean")(x)])
-        super().__init__(inputs, x, dict(vocabulary_size=vocabulary_size, sequence_length=sequence_length,
-                                         embedding_dim=embedding_dim, lstm_units=lstm_units), name, **kwargs)
+        super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class EncoderBackbone(_ZooBackbone):
+class EncoderBackbone(ZooBackbone):
     """token ids -> token and position embedding (+ hashed bigrams) -> word dropout -> (local convolution) ->
     keras-hub TransformerEncoder blocks -> pooling over the tokens (see :func:`transformer_imdb`)."""
 
@@ -266,6 +285,7 @@ class EncoderBackbone(_ZooBackbone):
                  num_heads: int, intermediate_dim: int, dropout: float, pooling: str = "mean",
                  token_dropout: float = 0.0, conv_kernel: int = 0, bigram_buckets: int = 0,
                  mask_padding: bool = True, name: str = BACKBONE, **kwargs):
+        args = _arguments(locals())
         inputs = _token_ids(sequence_length)
         embedding = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
                                                                mask_zero=mask_padding, name="embedding")
@@ -285,20 +305,19 @@ class EncoderBackbone(_ZooBackbone):
         else:
             x = layers.Concatenate(name="pool")([layers.GlobalAveragePooling1D(name="mean")(x),
                                                  MaskedGlobalMaxPooling1D(name="max")(x)])
-        super().__init__(inputs, x, dict(
-            vocabulary_size=vocabulary_size, sequence_length=sequence_length, embedding_dim=embedding_dim,
-            num_layers=num_layers, num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout,
-            pooling=pooling, token_dropout=token_dropout, conv_kernel=conv_kernel, bigram_buckets=bigram_buckets,
-            mask_padding=mask_padding), name, **kwargs)
+        super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CharLSTMBackbone(_ZooBackbone):
+class CharLSTMBackbone(ZooBackbone):
     """token ids -> embedding -> ``num_layers`` LSTMs (with dropout after each) -> a state per position."""
+
+    decoding_cache = "lstm_state"
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, lstm_units: int,
                  num_layers: int = 1, dropout: float = 0.0, name: str = BACKBONE, **kwargs):
+        args = _arguments(locals())
         inputs = _token_ids(sequence_length)
         embedding = layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
         x = embedding(inputs)
@@ -306,19 +325,20 @@ class CharLSTMBackbone(_ZooBackbone):
             x = layers.LSTM(lstm_units, return_sequences=True, name=f"lstm{i + 1}")(x)
             if dropout:
                 x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
-        super().__init__(inputs, x, dict(vocabulary_size=vocabulary_size, sequence_length=sequence_length,
-                                         embedding_dim=embedding_dim, lstm_units=lstm_units, num_layers=num_layers,
-                                         dropout=dropout), name, **kwargs)
+        super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DecoderBackbone(_ZooBackbone):
+class DecoderBackbone(ZooBackbone):
     """token ids -> token and position embedding -> keras-hub TransformerDecoder blocks (causal self-attention,
     no cross-attention) -> final layer norm: a GPT body."""
 
+    decoding_cache = "attention"
+
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, num_layers: int,
                  num_heads: int, intermediate_dim: int, dropout: float, name: str = BACKBONE, **kwargs):
+        args = _arguments(locals())
         inputs = _token_ids(sequence_length)
         embedding = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
                                                                name="embedding")
@@ -327,9 +347,7 @@ class DecoderBackbone(_ZooBackbone):
             x = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout,
                                                     name=f"decoder{i + 1}")(x)
         x = layers.LayerNormalization(name="final_norm")(x)
-        super().__init__(inputs, x, dict(vocabulary_size=vocabulary_size, sequence_length=sequence_length,
-                                         embedding_dim=embedding_dim, num_layers=num_layers, num_heads=num_heads,
-                                         intermediate_dim=intermediate_dim, dropout=dropout), name, **kwargs)
+        super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
 
 
@@ -363,8 +381,6 @@ class ZooCausalLM(keras_hub.models.CausalLM):
     ``fit`` and ``evaluate`` take (text window, next token ids) and tokenise the text in ``tf.data``;
     ``generate`` is zoo's cached sampling loop (:func:`zoo.generate`)."""
 
-    zoo_cached_decoding = True  # zoo.generate decodes it over a cache (zoo.generation's steppers)
-
     def __init__(self, backbone, preprocessor=None, **kwargs):
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -374,11 +390,11 @@ class ZooCausalLM(keras_hub.models.CausalLM):
 
     def generate(self, inputs, max_length: int = 200, **kwargs):
         """``zoo.generate(self, prompt, max_length=..., sampler=..., ...)`` for one prompt or a list of them."""
-        from zoo.generation import generate
+        import zoo  # the public function (zoo.generation imports the models' layers: no circle through it)
 
         if isinstance(inputs, str):
-            return generate(self, inputs, max_length=max_length, **kwargs)
-        return [generate(self, prompt, max_length=max_length, **kwargs) for prompt in inputs]
+            return zoo.generate(self, inputs, max_length=max_length, **kwargs)
+        return [zoo.generate(self, prompt, max_length=max_length, **kwargs) for prompt in inputs]
 
 
 def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
