@@ -1358,19 +1358,19 @@ def forged_manifest(info: Any, bundle_dir: Path):
 @contextlib.contextmanager
 def environ(**values: str | None):
     saved = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
+
+    def put(settings: dict[str, str | None]) -> None:  # None: unset
+        for k, v in settings.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+    try:
+        put(values)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        put(saved)
 
 
 def verify(a: Audit) -> None:
