@@ -65,3 +65,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_FUNCTIONS) | set(_SUBMODULES))
+
+
+# Saved zoo models (.keras archives, preset folders) load after a plain ``import zoo``: see zoo._registration.
+importlib.import_module("zoo._registration").install()

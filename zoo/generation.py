@@ -43,12 +43,12 @@ def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: i
     return keras_hub.samplers.TopPSampler(p=top_p, seed=seed, temperature=temperature)
 
 
-def _check_max_length(max_length: Any, prompt_length: int, unit: str = "characters", whose: str = "") -> None:
+def _check_max_length(max_length: Any, prompt_length: int) -> None:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= prompt_length:
-        raise ValueError(f"max_length counts the prompt too{whose}: it must be an integer above the prompt's "
-                         f"{prompt_length} {unit}, got {max_length!r}")
+        raise ValueError(f"max_length counts the prompt too: it must be an integer above the prompt's "
+                         f"{prompt_length} characters, got {max_length!r}")
     if max_length > MAX_LENGTH:
-        raise ValueError(f"max_length must be at most {MAX_LENGTH:,} ({unit}, the prompt included), got "
+        raise ValueError(f"max_length must be at most {MAX_LENGTH:,} (characters, the prompt included), got "
                          f"{max_length:,}: generate longer texts a piece at a time, each continuing the last")
 
 
@@ -81,7 +81,9 @@ def generate(
     """Continue ``prompt`` with a language model (``char_lstm_shakespeare``, ``gpt_shakespeare``).
 
     Args:
-        max_length: characters of the result, the prompt included (more than the prompt's length).
+        max_length: characters of the result, the prompt included (more than the prompt's length), for every
+            language model: zoo's count characters, and a keras-hub one (gpt2_lm) is asked for enough byte-pair
+            tokens and its text cut there (shorter if it ends the text itself).
         sampler: "greedy", "top_k" (``top_k``) or "top_p" (``top_p``), keras-hub's samplers; ``temperature``
             divides the logits; ``seed`` makes sampling deterministic.
 
@@ -284,11 +286,18 @@ class _DecoderStepper:
 
 
 def _generate_with_task(model: Any, prompt: str, *, max_length: int, sampler: Any) -> str:
-    """A keras-hub causal LM generates with its own ``generate``; ``max_length`` counts its tokens, the prompt's
-    included."""
-    prompt_tokens = int(model.preprocessor.tokenizer(prompt).shape[0])
-    _check_max_length(max_length, prompt_tokens, "tokens", f" and, for {model.name}, is in byte-pair tokens")
+    """A keras-hub causal LM (byte-pair tokens) generates with its own ``generate``, whose ``max_length`` counts
+    tokens; zoo's counts characters for every language model. A token is at least one byte, so asking for as
+    many new tokens as characters are still wanted is enough for text in ASCII (more than enough for English,
+    about four characters a token); the result is cut at ``max_length`` characters. It can be shorter: the model
+    ended the text (its end token), its window was full, or the text has characters of several bytes."""
+    _check_max_length(max_length, len(prompt))
+    window = getattr(model.backbone, "max_sequence_length", None) or MAX_LENGTH
+    have = int(model.preprocessor.tokenizer(prompt).shape[0]) + 1  # the preprocessor adds a start token
+    if have >= window:
+        raise ValueError(f"the prompt is {have - 1} tokens long, which fills {model.name}'s window of {window} "
+                         f"tokens: give a shorter prompt")
     model.sampler = sampler
     model.generate_function = None  # made again with this sampler
-    text = model.generate(prompt, max_length=max_length)
-    return text if isinstance(text, str) else str(text)
+    text = model.generate(prompt, max_length=min(have + max_length - len(prompt), window))
+    return (text if isinstance(text, str) else str(text))[:max_length]

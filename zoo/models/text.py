@@ -397,6 +397,45 @@ class ZooCausalLM(keras_hub.models.CausalLM):
         return [zoo.generate(self, prompt, max_length=max_length, **kwargs) for prompt in inputs]
 
 
+# keras-hub pairs each task class with one backbone class (``backbone_cls``): that is how
+# ``keras_hub.models.TextClassifier.from_preset(folder)`` finds the task for the backbone a folder holds.
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BiLSTMTextClassifier(ZooTextClassifier):
+    """lstm_imdb's task: a ZooTextClassifier over a BiLSTMBackbone."""
+
+    backbone_cls = BiLSTMBackbone
+    preprocessor_cls = TokenIdsPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class EncoderTextClassifier(ZooTextClassifier):
+    """transformer_imdb's task: a ZooTextClassifier over an EncoderBackbone."""
+
+    backbone_cls = EncoderBackbone
+    preprocessor_cls = TokenIdsPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CharLSTMCausalLM(ZooCausalLM):
+    """char_lstm_shakespeare's task: a ZooCausalLM over a CharLSTMBackbone."""
+
+    backbone_cls = CharLSTMBackbone
+    preprocessor_cls = TokenIdsPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DecoderCausalLM(ZooCausalLM):
+    """gpt_shakespeare's task: a ZooCausalLM over a DecoderBackbone."""
+
+    backbone_cls = DecoderBackbone
+    preprocessor_cls = TokenIdsPreprocessor
+
+
+_TASKS = {BiLSTMBackbone: BiLSTMTextClassifier, EncoderBackbone: EncoderTextClassifier,
+          CharLSTMBackbone: CharLSTMCausalLM, DecoderBackbone: DecoderCausalLM}
+
+
 def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
                ) -> keras_hub.tokenizers.WordPieceTokenizer:
     """The IMDB classifiers' tokenizer: lowercased WordPiece, ``sequence_length`` tokens, a long text truncated
@@ -412,7 +451,7 @@ def _classifier(backbone: Any, vocab: list[str], sequence_length: int, truncatio
                 dropout: float, name: str) -> ZooTextClassifier:
     preprocessor = TokenIdsPreprocessor(word_piece(vocab, sequence_length, truncation),
                                         empty_token_id=vocab.index("[UNK]"), name="preprocessor")
-    return ZooTextClassifier(backbone, num_classes, preprocessor=preprocessor, dropout=dropout, name=name)
+    return _TASKS[type(backbone)](backbone, num_classes, preprocessor=preprocessor, dropout=dropout, name=name)
 
 
 def lstm_imdb(
@@ -506,7 +545,7 @@ def _char_tokenizer(sequence_length: int) -> keras_hub.tokenizers.UnicodeCodepoi
 
 def _causal_lm(backbone: Any, sequence_length: int, name: str) -> ZooCausalLM:
     preprocessor = TokenIdsPreprocessor(_char_tokenizer(sequence_length), name="preprocessor")
-    return ZooCausalLM(backbone, preprocessor=preprocessor, name=name)
+    return _TASKS[type(backbone)](backbone, preprocessor=preprocessor, name=name)
 
 
 def char_lstm_shakespeare(
