@@ -237,6 +237,36 @@ def test_cached_decoding_gives_the_text_of_the_full_window_computation(name, hpa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name, hparams", [
+    ("gpt_shakespeare", {"embedding_dim": 16, "num_layers": 2, "intermediate_dim": 32}),
+    ("char_lstm_shakespeare", {"embedding_dim": 8, "lstm_units": 16, "num_layers": 2}),
+])
+def test_past_the_window_cached_decoding_is_the_model_on_the_refilled_window(name, hparams):
+    """Past the window the cache is refilled from the last half window: each character is then what the whole
+    model computes on the text from the last refill point (greedy), checked one character at a time against
+    plain calls of the model."""
+    keras.utils.set_random_seed(4)
+    window, half = 24, 12
+    model = zoo.get(name, compile=False, sequence_length=window, **hparams)
+    prompt, max_length = "A prompt of thirty characters!", 80  # longer than the window, too
+    tokenizer = model.preprocessor.tokenizer
+    pieces = [prompt[i : i + window] for i in range(0, len(prompt), window)]  # the tokenizer keeps a window
+    tokens = [int(t) for piece in pieces for t in np.asarray(tokenizer(piece)) if t != 0]
+    assert len(tokens) == len(prompt)
+    start = max(len(tokens) - window, 0)
+    while len(tokens) < max_length:
+        index = len(tokens)
+        if index - 1 - start >= window:
+            start = index - 1 - half
+        context = tokens[start:index] + [0] * (window - (index - start))
+        logits = np.asarray(model(np.array([context], "int32"), training=False))
+        tokens.append(int(np.argmax(logits[0, index - 1 - start])))
+    expected = tokenizer.detokenize(np.array(tokens, "int32"))
+    expected = expected.numpy().decode("utf-8") if hasattr(expected, "numpy") else str(expected)
+    assert zoo.generate(model, prompt, max_length=max_length) == expected
+
+
+@pytest.mark.slow
 def test_a_prompt_longer_than_the_window_is_continued(language_model):
     prompt = "ROMEO: a prompt longer than the sixteen-character window, and then some"
     text = zoo.generate(language_model, prompt, max_length=len(prompt) + 20)

@@ -24,6 +24,7 @@ def _number(value: Any) -> bool:
 
 
 def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: int | None) -> Any:
+    """Checks the sampler's settings and returns what makes it (made only where no compiled loop has one)."""
     import keras_hub
 
     if name not in SAMPLERS:
@@ -33,14 +34,14 @@ def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: i
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
     if name == "greedy":
-        return keras_hub.samplers.GreedySampler(temperature=temperature)
+        return lambda: keras_hub.samplers.GreedySampler(temperature=temperature)
     if name == "top_k":
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        return keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
+        return lambda: keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
     if not _number(top_p) or not 0 < top_p <= 1:  # NaN fails the comparison too
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
-    return keras_hub.samplers.TopPSampler(p=top_p, seed=seed, temperature=temperature)
+    return lambda: keras_hub.samplers.TopPSampler(p=top_p, seed=seed, temperature=temperature)
 
 
 def _check_max_length(max_length: Any, prompt_length: int) -> None:
@@ -114,13 +115,14 @@ def generate(
 
     if hub.is_task(model) and not _is_zoo_lm(model):
         return _generate_with_task(model, prompt, max_length=max_length,
-                                   sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed))
+                                   sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
+                                                    seed=seed)())
     tokenizer = model.preprocessor.tokenizer
     window = int(tokenizer.sequence_length)
     prompt_ids = _prompt_ids(tokenizer, prompt)
     prompt_length = int(prompt_ids.shape[0])
     _check_max_length(max_length, prompt_length)
-    chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    make_chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
     total = max(max_length, window)
     if cached and compiled:  # XLA compiles per length: lengths in powers of two, a few compilations in all
@@ -128,7 +130,7 @@ def generate(
     ids = tf.concat([prompt_ids[:prompt_length], tf.zeros([total - prompt_length], prompt_ids.dtype)], 0)[None, :]
     mask = tf.range(total)[None, :] < prompt_length
     if not compiled:
-        out = _loop(model, chooser, window, cached)(ids, mask, tf.constant(prompt_length))
+        out = _loop(model, make_chooser(), window, cached)(ids, mask, tf.constant(prompt_length))
     else:
         # Compiled once per model, sampler settings and length bucket, and kept: later calls run the compiled
         # loop (with XLA when cached: 4-6x the plain graph here). The sampler's random state starts again from
@@ -136,6 +138,7 @@ def generate(
         key = (sampler, float(temperature), top_k, top_p, cached)
         store = _COMPILED.setdefault(model, {})
         if key not in store:
+            chooser = make_chooser()
             store[key] = (tf.function(_loop(model, chooser, window, cached), jit_compile=cached), chooser)
         function, chooser = store[key]
         _reseed(chooser, seed)
@@ -185,10 +188,9 @@ def _cached_loop(stepper: Any, chooser: Any, ids: Any, mask: Any, prompt_length:
     first = tf.maximum(prompt_length - window, 0)  # the prompt's tail that fits the window, its last token to come
     state = stepper.prefill(tf.slice(ids, [0, first], [tf.shape(ids)[0], window]), prompt_length - 1 - first)
 
-    def refill(tokens, index):
+    def refill(tokens, index):  # only the half kept goes through the model (into a cache as long as the window)
         start = index - 1 - half
-        segment = tf.slice(tf.pad(tokens, [[0, 0], [0, window]]), [0, start], [tf.shape(tokens)[0], window])
-        return stepper.prefill(segment, half), start
+        return stepper.prefill(tf.slice(tokens, [0, start], [tf.shape(tokens)[0], half]), half), start
 
     def next_logits(tokens, cache, index):
         state, start = cache
@@ -255,6 +257,7 @@ class _DecoderStepper:
         self.embedding = body.get_layer("embedding")
         self.decoders = [body.get_layer(f"decoder{i + 1}") for i in range(body.num_layers)]
         self.size = body.embedding_dim // body.num_heads  # each head's key and value width
+        self.window = body.sequence_length
         self.norm = body.get_layer("final_norm")
         self.head = model.layers[-1]  # the logits
 
@@ -263,12 +266,13 @@ class _DecoderStepper:
 
         out = []
         for decoder in self.decoders:
-            shape = [tf.shape(tokens)[0], 2, tokens.shape[1], decoder.num_heads, self.size]
+            shape = [tf.shape(tokens)[0], 2, self.window, decoder.num_heads, self.size]
             out.append(tf.zeros(shape, self.embedding.compute_dtype))
         return out
 
     def prefill(self, tokens: Any, length: Any) -> Any:
-        # the whole window at once: positions from `length` on hold padding, overwritten before they are read
+        # the segment at once, into caches as long as the window: positions from `length` on hold padding or
+        # nothing yet, overwritten before they are read
         x = self.embedding(tokens)
         caches = []
         for decoder, cache in zip(self.decoders, self._empty(tokens)):
