@@ -360,6 +360,8 @@ class ZooTextClassifier(keras_hub.models.TextClassifier):
     Raw strings go in through ``fit``, ``evaluate`` and ``predict`` (the preprocessor runs in ``tf.data``);
     calling the model itself takes token ids, as every keras-hub task does."""
 
+    preprocessor_cls = TokenIdsPreprocessor
+
     def __init__(self, backbone, num_classes: int, preprocessor=None, dropout: float = 0.0, **kwargs):
         self.backbone = backbone
         self.preprocessor = preprocessor
@@ -380,6 +382,8 @@ class ZooCausalLM(keras_hub.models.CausalLM):
 
     ``fit`` and ``evaluate`` take (text window, next token ids) and tokenise the text in ``tf.data``;
     ``generate`` is zoo's cached sampling loop (:func:`zoo.generate`)."""
+
+    preprocessor_cls = TokenIdsPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         self.backbone = backbone
@@ -405,7 +409,6 @@ class BiLSTMTextClassifier(ZooTextClassifier):
     """lstm_imdb's task: a ZooTextClassifier over a BiLSTMBackbone."""
 
     backbone_cls = BiLSTMBackbone
-    preprocessor_cls = TokenIdsPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -413,7 +416,6 @@ class EncoderTextClassifier(ZooTextClassifier):
     """transformer_imdb's task: a ZooTextClassifier over an EncoderBackbone."""
 
     backbone_cls = EncoderBackbone
-    preprocessor_cls = TokenIdsPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -421,7 +423,6 @@ class CharLSTMCausalLM(ZooCausalLM):
     """char_lstm_shakespeare's task: a ZooCausalLM over a CharLSTMBackbone."""
 
     backbone_cls = CharLSTMBackbone
-    preprocessor_cls = TokenIdsPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -429,7 +430,6 @@ class DecoderCausalLM(ZooCausalLM):
     """gpt_shakespeare's task: a ZooCausalLM over a DecoderBackbone."""
 
     backbone_cls = DecoderBackbone
-    preprocessor_cls = TokenIdsPreprocessor
 
 
 _TASKS = {BiLSTMBackbone: BiLSTMTextClassifier, EncoderBackbone: EncoderTextClassifier,
