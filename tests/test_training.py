@@ -285,3 +285,14 @@ def test_a_hostile_backup_record_is_refused_naming_it_before_anything_is_built(t
     out = run_cli("train", "cnn_mnist", "--model-dir", str(tmp_path / "run"))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert [line for line in out.stderr.splitlines() if line.startswith("zoo")] == [out.stderr.strip().splitlines()[-1]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cnn_mnist", "mlp_mnist", "resnet20_cifar10"])
+def test_image_models_train_under_xla(name):
+    """A cheap sample of scripts/check_xla.py (which takes every image entry, about 3 minutes here): the
+    recipe's compile with jit_compile=True trains (ResNet's parameter-free shortcut included)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from check_xla import train_step_under_xla
+
+    assert np.isfinite(train_step_under_xla(name))
