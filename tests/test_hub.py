@@ -303,3 +303,25 @@ def test_an_untrained_head_is_said_plainly_and_a_users_weights_silence_it(bert_p
     assert done.returncode == 0, done.stderr
     said = [line for line in done.stderr.splitlines() if "UntrainedHead" in line or "zoo: warning" in line]
     assert len(said) == 1 and said[0].startswith("zoo: warning: bert_classifier: the preset"), done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    # BERT's compilation takes about two minutes here: with the minutes-long checks of `make test-release`
+    pytest.param("bert_classifier", marks=pytest.mark.release), "gpt2_lm", "vit_classifier"])
+def test_hub_entries_train_under_xla(name, bert_preset, gpt2_preset, vit_preset):
+    """`zoo train NAME --jit-compile` for the preset entries: the recipe's compile with XLA takes a fit on raw
+    inputs (the preprocessor runs in tf.data, outside the compiled step)."""
+    from zoo import recipes
+
+    folder = {"bert_classifier": bert_preset, "gpt2_lm": gpt2_preset, "vit_classifier": vit_preset}[name]
+    model = zoo.get(name, preset=str(folder), compile=False)
+    recipes.compile_model(model, zoo.info(name).recipe, steps=2, jit_compile=True)
+    if name == "vit_classifier":
+        data = (np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype="uint8"), np.arange(8) % 10)
+    elif name == "bert_classifier":
+        data = (tf.constant(TEXTS * 3), tf.constant([1, 0, 0] * 3))
+    else:
+        data = (tf.constant(TEXTS[:2] * 4),)
+    history = model.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=1, verbose=0)
+    assert model.jit_compile is True and np.isfinite(history.history["loss"][-1])
