@@ -58,7 +58,7 @@ CARDS.append(ModelCard(
     builder="zoo.models.text:char_lstm_shakespeare",
     hparams={"sequence_length": 128, "embedding_dim": 64, "lstm_units": 256, "num_layers": 1, "dropout": 0.1},
     input=CHAR_INPUT, output=NEXT_CHAR, num_params=369_792,
-    recipe=Recipe(epochs=4, optimizer="adam", learning_rate=4e-3, warmup_epochs=0.1, **LM_RECIPE),
+    recipe=Recipe(epochs=25, optimizer="adam", learning_rate=4e-3, warmup_epochs=0.1, **LM_RECIPE),
     reference="A. Karpathy, char-rnn (2015); The Unreasonable Effectiveness of Recurrent Neural Networks",
 ))
 
