@@ -432,8 +432,8 @@ class DecoderCausalLM(ZooCausalLM):
     backbone_cls = DecoderBackbone
 
 
-_TASKS = {BiLSTMBackbone: BiLSTMTextClassifier, EncoderBackbone: EncoderTextClassifier,
-          CharLSTMBackbone: CharLSTMCausalLM, DecoderBackbone: DecoderCausalLM}
+_TASKS = {task.backbone_cls: task
+          for task in (BiLSTMTextClassifier, EncoderTextClassifier, CharLSTMCausalLM, DecoderCausalLM)}
 
 
 def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "head"
