@@ -4,6 +4,7 @@ $ZOO_DATA_DIR is unset, and fails instead where ZOO_REQUIRE_DATA=1 (CI)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,10 +59,29 @@ def zoo_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run `zoo ARGS` through zoo.cli.main in this process: what `run_cli` gives, without a new interpreter and
+    TensorFlow import for each call (seconds each). For the many error cases; the tests that need a real process
+    (exit status, no traceback on a crash path, a fresh import) keep `run_cli`."""
+    from zoo.cli import main
+
+    capsys.readouterr()  # drop what the test printed before
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own exits (--help, a usage error)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["zoo", *args], code, out.out, out.err)
+
+
+@pytest.fixture
+def cli(capsys):
+    """`cli("predict", ...)`: cli_in_process with this test's captured output."""
+    return lambda *args: cli_in_process(capsys, *args)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600):
     """Run `python -m zoo ARGS` as a real subprocess."""
-    import subprocess
-
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=full_env,
                           timeout=timeout, cwd=ROOT)

@@ -71,8 +71,8 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(args, message):
     assert message in lines[0]
 
 
-def test_help_everywhere():
+def test_help_everywhere(cli):
     for args in (("--help",), ("list", "--help"), ("info", "--help"), ("train", "--help"), ("evaluate", "--help"),
                  ("verify", "--help")):
-        out = run_cli(*args)
+        out = cli(*args)
         assert out.returncode == 0 and out.stdout.startswith("usage: zoo"), args

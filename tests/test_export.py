@@ -296,7 +296,7 @@ def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(tmp_path):
     assert wide.dtype == np.uint8 and np.abs(wide.astype(int) - narrow.astype(int)).max() <= 1
 
 
-def test_predict_bad_inputs(tmp_path):
+def test_predict_bad_inputs(tmp_path, cli):
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     np.save(tmp_path / "floats.npy", np.full((28, 28), 0.5))
@@ -307,5 +307,12 @@ def test_predict_bad_inputs(tmp_path):
                           ("broken.png", "cannot be read as an image"), ("floats.npy", "expected uint8 pixel values"),
                           ("empty.npy", "an empty array"), ("zero.npy", "not a plain NumPy array file"),
                           ("bomb.png", "decompression bomb")):
-        out = run_cli("predict", "cnn_mnist", str(tmp_path / name))
+        out = cli("predict", "cnn_mnist", str(tmp_path / name))
         assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, name
+    # and once as a real process: the exit status and zoo's one line (after TensorFlow's own start-up lines,
+    # KNOWN_ISSUES) are what a shell sees
+    out = run_cli("predict", "cnn_mnist", str(tmp_path / "broken.png"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    zoo_lines = [line for line in out.stderr.splitlines() if line.startswith("zoo")]
+    assert len(zoo_lines) == 1 and "cannot be read as an image" in zoo_lines[0], out.stderr
+    assert out.stderr.strip().splitlines()[-1] == zoo_lines[0]
