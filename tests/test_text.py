@@ -91,9 +91,11 @@ def test_the_transformer_classifier_ignores_padding(pooling, conv_kernel, bigram
     np.testing.assert_allclose(loaded.predict(texts, verbose=0), model.predict(texts, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-def test_the_lstm_classifier_ignores_padding():
+@pytest.mark.parametrize("bigram_buckets", [0, 101])
+def test_the_lstm_classifier_ignores_padding(bigram_buckets):
     keras.utils.set_random_seed(5)
-    model = zoo.get("lstm_imdb", compile=False, sequence_length=32, embedding_dim=8, lstm_units=4)
+    model = zoo.get("lstm_imdb", compile=False, sequence_length=32, embedding_dim=8, lstm_units=4,
+                    bigram_buckets=bigram_buckets)
     texts = tf.constant(TEXTS[:2])
     tokens, states, pooled = _layer_outputs(model, texts, "bilstm", "pool")
     real = tokens != 0
@@ -155,6 +157,13 @@ def test_head_tail_truncation_keeps_a_long_texts_start_and_end(tmp_path):
         HeadTailWordPieceTokenizer(head=7, vocabulary=vocabulary, sequence_length=6)
     with pytest.raises(ValueError, match="truncation must be one of head, head_tail"):
         zoo.get("transformer_imdb", compile=False, truncation="tail")
+    lstm = zoo.get("lstm_imdb", compile=False, truncation="head_tail", sequence_length=64, embedding_dim=8,
+                   lstm_units=4)
+    assert isinstance(lstm.preprocessor.tokenizer, HeadTailWordPieceTokenizer)
+    with pytest.raises(ValueError, match="truncation must be one of head, head_tail"):
+        zoo.get("lstm_imdb", compile=False, truncation="tail")
+    with pytest.raises(ValueError, match="bigram_buckets must be at least 0"):
+        zoo.get("lstm_imdb", compile=False, bigram_buckets=-1)
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ CARDS.append(ModelCard(
     description="Bidirectional LSTM sentiment classifier over WordPiece tokens, raw review text in.",
     builder="zoo.models.text:lstm_imdb",
     hparams={"num_classes": 2, "vocabulary": None, "sequence_length": 384, "embedding_dim": 96, "lstm_units": 48,
-             "dropout": 0.4},
+             "dropout": 0.4, "truncation": "head", "bigram_buckets": 0},
     input=IMDB_INPUT, output=SENTIMENT, num_params=1_526_210, feature_shape=(192,),
     recipe=Recipe(dataset="imdb_reviews", epochs=3, batch_size=64, optimizer="adam", learning_rate=2e-3,
                   schedule="cosine", warmup_epochs=0.1, validation_split=0.1),

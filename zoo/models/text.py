@@ -182,10 +182,6 @@ class HashedBigramEmbedding(layers.Layer):
 
 POOLINGS = ("mean", "mean_max")
 TRUNCATIONS = ("head", "head_tail")
-
-
-POOLINGS = ("mean", "mean_max")
-TRUNCATIONS = ("head", "head_tail")
 BACKBONE = "backbone"  # every zoo task's backbone layer, so that a new head takes the body by name
 
 
@@ -262,14 +258,19 @@ class ZooBackbone(keras_hub.models.Backbone):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class BiLSTMBackbone(ZooBackbone):
-    """token ids -> masked embedding -> bidirectional LSTM -> max and mean of its states over the real tokens."""
+    """token ids -> masked embedding (+ hashed bigrams) -> bidirectional LSTM -> max and mean of its states over
+    the real tokens."""
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, lstm_units: int,
-                 name: str = BACKBONE, **kwargs):
+                 bigram_buckets: int = 0, name: str = BACKBONE, **kwargs):
         args = _arguments(locals())
         inputs = _token_ids(sequence_length)
         embedding = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")
-        x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(embedding(inputs))
+        x = embedding(inputs)
+        if bigram_buckets:  # the sum keeps the token embedding's mask
+            x = layers.Add(name="add_bigrams")([x, HashedBigramEmbedding(bigram_buckets, embedding_dim,
+                                                                         name="bigrams")(inputs)])
+        x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(x)
         x = layers.Concatenate(name="pool")([MaskedGlobalMaxPooling1D(name="max")(x),
                                              layers.GlobalAveragePooling1D(name="mean")(x)])
         super().__init__(inputs, x, args, name, **kwargs)
@@ -462,12 +463,14 @@ def lstm_imdb(
     embedding_dim: int = 96,
     lstm_units: int = 48,
     dropout: float = 0.4,
+    truncation: str = "head",
+    bigram_buckets: int = 0,
 ) -> keras.Model:
     """A bidirectional LSTM sentiment classifier over WordPiece tokens (a keras-hub TextClassifier).
 
     Raw review text -> (preprocessor, in tf.data) WordPiece, lowercased, ``sequence_length`` tokens ->
     (backbone) masked embedding -> BiLSTM -> max-and-mean pooling of its states over the real tokens ->
-    dropout -> softmax.
+    dropout -> softmax. ``truncation`` and ``bigram_buckets`` as for :func:`transformer_imdb`.
 
     Args:
         num_classes: classes of the softmax head.
@@ -476,12 +479,15 @@ def lstm_imdb(
         embedding_dim, lstm_units: widths.
         dropout: in [0, 1).
     """
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
     backbone = BiLSTMBackbone(len(vocab), sequence_length, check_int("embedding_dim", embedding_dim),
-                              check_int("lstm_units", lstm_units))
-    return _classifier(backbone, vocab, sequence_length, "head", num_classes, check_float("dropout", dropout),
+                              check_int("lstm_units", lstm_units),
+                              bigram_buckets=check_int("bigram_buckets", bigram_buckets, minimum=0))
+    return _classifier(backbone, vocab, sequence_length, truncation, num_classes, check_float("dropout", dropout),
                        "lstm_imdb")
 
 
