@@ -126,6 +126,24 @@ def test_overrides_are_validated(small_mnist, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_candidate_run_can_leave_the_test_split_unmeasured(small_mnist, tmp_path, cli, monkeypatch):
+    """`zoo train --no-test` (test=False): what a run compared with others on validation should do."""
+    import zoo.training
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("the test split was measured")
+
+    monkeypatch.setattr(zoo.training, "_evaluate_model", no_test)
+    out = cli("train", "cnn_mnist", "--epochs", "1", "--batch-size", "64", "--data-dir", str(small_mnist),
+              "--model-dir", str(tmp_path / "run"), "--verbose", "0", "--no-test")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["test_metrics"] == {}
+    recorded = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert recorded["test_metrics"] is None and recorded["split"] is None and recorded["best_epoch"] == 1
+    assert (tmp_path / "run" / "best.weights.h5").is_file()
+
+
+@pytest.mark.slow
 def test_every_part_of_the_recipe_can_be_overridden(small_mnist, tmp_path):
     import keras
 

@@ -200,6 +200,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of resuming")
+    p.add_argument("--no-test", dest="test", action="store_false",
+                   help="leave the test split unmeasured (a candidate run, compared on validation)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument("--strategy", default="auto",
                    help="auto, cpu, gpu, mirrored, tpu, multi_worker (cluster from TF_CONFIG) or off (default auto)")

@@ -303,10 +303,11 @@ def run(cfg: RunConfig, model: Any, data: RunData, cbs: list[Any]) -> float:
     return time.perf_counter() - t0
 
 
-def test_metrics(cfg: RunConfig, model: Any, data: RunData) -> dict[str, float]:
+def test_metrics(cfg: RunConfig, model: Any, data: RunData, measure: bool = True) -> dict[str, float]:
     """The final weights saved, the chief's best weights loaded (every worker evaluates the same model, once
     every worker has finished: the chief's files are complete), the test split measured, every example of it:
-    under the strategies that train on whole batches only (TPU, multi-worker), on a plain copy of the model."""
+    under the strategies that train on whole batches only (TPU, multi-worker), on a plain copy of the model.
+    ``measure=False`` leaves the test split alone and returns {}."""
     paths = cfg.paths
     with atomic_path(paths["final_weights"], suffix=".weights.h5") as tmp:
         model.save_weights(str(tmp))
@@ -319,6 +320,8 @@ def test_metrics(cfg: RunConfig, model: Any, data: RunData) -> dict[str, float]:
         with warnings.catch_warnings():  # the best checkpoint holds no optimizer state, by design
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(str(best))
+    if not measure:
+        return {}
     if cfg.kind in ("tpu", "multi_worker"):
         from zoo import api
 
@@ -336,7 +339,8 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
                if k != "epoch"}
     plot_curves(history, paths["curves"], f"{cfg.card.name} on {recipe.dataset}")
     metrics = {
-        "model": cfg.card.name, "dataset": recipe.dataset, "split": "test", "test_metrics": test,
+        "model": cfg.card.name, "dataset": recipe.dataset, "split": "test" if test else None,
+        "test_metrics": test or None,
         "best_epoch": _best_epoch(paths["model_dir"]), "epochs": len(history.get("loss", [])),
         "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
         "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(cfg.hparams),
@@ -347,8 +351,9 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
         "command": " ".join(sys.argv),
     }
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
-    _print(cfg.verbose and cfg.chief, "zoo: test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) +
-           f"; wrote {paths['metrics']}")
+    measured = ("test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test
+                else "the test split left unmeasured (test=False)")
+    _print(cfg.verbose and cfg.chief, f"zoo: {measured}; wrote {paths['metrics']}")
     return history
 
 
@@ -376,6 +381,7 @@ def train(
     data: str | os.PathLike[str] | None = None,
     pretrained: bool | str | None = None,
     preset: str | None = None,
+    test: bool = True,
     **hparams: Any,
 ) -> TrainResult:
     """Train a registered model with its recipe on its dataset: standard compile + ``model.fit``.
@@ -408,6 +414,10 @@ def train(
         pretrained: the weights to start from: None (default) starts from the default weights when training on
             other data and the model has some (fine-tuning: the body kept, a new head), else from scratch;
             False, True, a tag or a ``.weights.h5`` path as for ``zoo.get``.
+        test: measure the test split at the end (default). False leaves it alone, as a candidate run of a
+            weight set should: configurations are compared on validation, and the released file alone is
+            measured on the test split (``scripts/release_weights.py``); ``metrics.json`` then has no test
+            metrics.
         **hparams: the model's hyper-parameters, and any other field of its recipe (``optimizer``,
             ``weight_decay``, ``schedule``, ``warmup_epochs``, ``augmentation``, ``validation_split``, ...;
             see ``zoo.info(name).recipe``).
@@ -431,7 +441,7 @@ def train(
     lock = exclusive(cfg.shared_dir / LOCK, f"zoo train {cfg.card.name}") if cfg.chief else contextlib.nullcontext()
     with lock:
         prepare(cfg, resume)
-        result = _train(cfg, callbacks, pretrained)
+        result = _train(cfg, callbacks, pretrained, test)
     if cfg.scratch is not None:
         cfg.scratch.cleanup()
         result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
@@ -451,7 +461,7 @@ def _fine_tuning_rate(card: ModelCard, pretrained: Any, learning_rate: float | N
     return rate
 
 
-def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str) -> TrainResult:
+def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str, measure_test: bool) -> TrainResult:
     """The run itself: data from the backup's epoch on, the model, the callbacks, fit, the test, the report."""
     meta = backup_callback(cfg).read_metadata()
     if meta and meta["epoch"] > cfg.recipe.epochs:
@@ -466,7 +476,7 @@ def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str) 
     _describe(cfg, run_data)
     wall = run(cfg, model, run_data, cbs)
     model.zoo_untrained_head = None  # trained now, head included
-    test = test_metrics(cfg, model, run_data)
+    test = test_metrics(cfg, model, run_data, measure_test)
     history = report(cfg, run_data, backup, throughput, test, wall)
     return TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
 
