@@ -19,8 +19,12 @@ train: setup
 	$(VENV)/bin/zoo train cnn_mnist --model-dir runs/cnn_mnist --verbose 2
 	$(VENV)/bin/zoo evaluate cnn_mnist --weights runs/cnn_mnist/best.weights.h5
 
+# Two pytest workers, a test module to each at a time (its fixtures built once): the suite is mostly one-thread
+# work (imports, graph building, subprocesses), so two of them share 2 cores well.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -m "not slow"
