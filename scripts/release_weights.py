@@ -14,6 +14,7 @@ store it anew, e.g. as float16); its metrics are measured again on the new file.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -30,6 +31,7 @@ import zoo  # noqa: E402
 from zoo import api, manifest  # noqa: E402
 from zoo._io import atomic_path, sha256_file  # noqa: E402
 from zoo.data.catalog import DATASETS  # noqa: E402
+from zoo.training import training_seconds  # noqa: E402
 
 CHECK_BATCH, CHECK_SEED, CHECK_ATOL, CHECK_RTOL = 4, 0, 1e-4, 1e-5
 
@@ -64,7 +66,8 @@ def _report_of_release(name: str, tag: str) -> tuple[dict, Path]:
     log = info.train_log
     report = {"model": name, "hparams": info.hparams, "recipe": info.recipe, "versions": info.versions,
               "date": info.date, "epochs": log["epochs_run"], "best_epoch": log["best_epoch"],
-              "wall_time_s_this_run": log["wall_time_s"], "command": log["command"],
+              "wall_time_s_this_run": log["wall_time_s"], "training_s": log.get("training_s"),
+              "command": log["command"],
               "data": {"train": {"sha256": info.data_sha256}}}
     return report, zoo.weights.fetch(info)
 
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture-chosen", metavar="HOW",
                         help="where the configuration came from, when it was not chosen on this run's validation "
                              "split (recorded in the manifest and shown on the card)")
+    parser.add_argument("--examples-per-epoch", type=int, metavar="N",
+                        help="for a run whose metrics.json predates its `training_s` record: the examples of one "
+                             "epoch, to add up its epochs' training time from their logged examples/s")
     parser.add_argument("--storage", choices=("float32", "float16"), default="float32",
                         help="store the values as float16 to halve the file (the metrics are measured on it as stored)")
     args = parser.parse_args(argv)
@@ -128,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         report = json.loads((args.run / "metrics.json").read_text())
         weights_file = args.run / "best.weights.h5"
+        if report.get("training_s") is None and args.examples_per_epoch:
+            with open(args.run / "log.csv", newline="") as f:
+                logs = [{"examples_per_s": float(row["examples_per_s"] or 0)} for row in csv.DictReader(f)]
+            report["training_s"] = training_seconds(logs, args.examples_per_epoch)
     if report["model"] != card.name:
         parser.error(f"{args.run} is a run of {report['model']}, not {card.name}")
     if args.from_release and args.from_release != args.tag:
@@ -181,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         check=check_record(check_input, outputs),
         assets=assets,
         train_log={"epochs_run": report["epochs"], "best_epoch": report["best_epoch"],
-                   "wall_time_s": report["wall_time_s_this_run"], "command": report["command"],
+                   "wall_time_s": report["wall_time_s_this_run"], "training_s": report.get("training_s"),
+                   "command": report["command"],
                    "released": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
                    **({"sample": sample_how} if sample else {})},
         sample=sample, storage=args.storage, selection=_selection(report, args.configurations_tried, args.architecture_chosen),

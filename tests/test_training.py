@@ -247,6 +247,12 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(small_mnist
     for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert resumed.history["loss"] == whole.history["loss"]
+    # the run's training time covers its three epochs, the one of the killed process included
+    rates = resumed.history["examples_per_s"]
+    assert len(rates) == 3
+    recorded = json.loads(resumed.paths["metrics"].read_text())["training_s"]
+    assert recorded == pytest.approx(sum(360 / r for r in rates), rel=1e-3, abs=0.1)
+    assert recorded > 360 / rates[1] + 360 / rates[2]  # more than this process's two epochs
 
 
 @pytest.mark.slow

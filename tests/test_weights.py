@@ -360,3 +360,11 @@ def test_a_weight_set_chosen_on_test_figures_says_so():
     assert line.strip().startswith("chosen on    test:") and "not a held-out one" in line
     honest = next(w for w in manifest.weights_for("lstm_imdb") if w.tag == "imdb_v2")
     assert "the test split measured once, on this file" in honest.describe()
+
+
+def test_the_card_gives_the_training_time_of_every_epoch_where_the_run_recorded_it(default_info):
+    log = {**default_info.train_log, "epochs_run": 15, "best_epoch": 15, "wall_time_s": 600.0}
+    last_process = dataclasses.replace(default_info, train_log=log)
+    assert "15 epochs, best epoch 15, 10 minutes on" in last_process.describe()
+    every_epoch = dataclasses.replace(default_info, train_log={**log, "training_s": 5400.0})
+    assert "15 epochs, best epoch 15, 90 minutes of training steps (validation excluded) on" in every_epoch.describe()

@@ -73,6 +73,20 @@ class WeightsInfo:
             line += f"\n               architecture: {sel['architecture']}"
         return line
 
+    def _training_time(self) -> str:
+        """Epochs and time of the run that made these weights: the training steps of every epoch where the run
+        recorded them (resumed processes included), else the wall time of its last process."""
+        log = self.train_log
+        if not log.get("epochs_run"):
+            return ""
+        head = f"{log['epochs_run']} epochs, best epoch {log.get('best_epoch')}, "
+        machine = log.get("machine", "CPU")
+        if log.get("training_s"):
+            return head + f"{log['training_s'] / 60:.0f} minutes of training steps (validation excluded) on {machine}"
+        if log.get("wall_time_s"):
+            return head + f"{log['wall_time_s'] / 60:.0f} minutes on {machine}"
+        return ""
+
     def describe(self) -> str:
         metrics = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
         r = self.recipe
@@ -83,9 +97,7 @@ class WeightsInfo:
                 f"  {self.split} metrics: {metrics}",
                 f"  trained on   {self.dataset} with zoo's recipe: {r.get('epochs')} epochs, batch {r.get('batch_size')}, "
                 f"{r.get('optimizer')} lr {r.get('learning_rate')}, seed {r.get('seed')}",
-                *([f"  training     {self.train_log['epochs_run']} epochs, best epoch {self.train_log.get('best_epoch')}, "
-                   f"{self.train_log['wall_time_s'] / 60:.0f} minutes on {self.train_log.get('machine', 'CPU')}"]
-                  if self.train_log.get("wall_time_s") and self.train_log.get("epochs_run") else []),
+                *([f"  training     {self._training_time()}"] if self._training_time() else []),
                 f"  file         {self.file}, {where}" + (f", values stored as {self.storage}" if self.storage != "float32" else ""),
                 f"  sha256       {self.sha256}",
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",

@@ -331,6 +331,15 @@ def test_metrics(cfg: RunConfig, model: Any, data: RunData, measure: bool = True
     return _evaluate_model(model, data.test_ds)
 
 
+def training_seconds(epoch_logs: list[dict[str, float]], examples_per_epoch: int) -> float | None:
+    """The time of every finished epoch's training steps (validation left out), resumed epochs included: from
+    each epoch's measured ``examples_per_s``. None where an epoch has no such figure."""
+    rates = [e.get("examples_per_s") for e in epoch_logs]
+    if not rates or not all(rates):
+        return None
+    return round(sum(examples_per_epoch / r for r in rates), 1)
+
+
 def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: dict[str, float],
            wall: float) -> dict[str, Any]:
     """metrics.json and curves.png; returns the history (every finished epoch, resumed runs included)."""
@@ -343,6 +352,7 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
         "test_metrics": test or None,
         "best_epoch": _best_epoch(paths["model_dir"]), "epochs": len(history.get("loss", [])),
         "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
+        "training_s": training_seconds(backup.epoch_logs, throughput.examples_per_epoch),
         "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(cfg.hparams),
         "strategy": {"kind": cfg.kind, "replicas": cfg.strategy.num_replicas_in_sync, "dtype_policy": cfg.policy,
                      **cfg.compile_kwargs},
