@@ -69,7 +69,7 @@ CARDS.append(ModelCard(
     hparams={"sequence_length": 128, "embedding_dim": 128, "num_layers": 3, "num_heads": 4, "intermediate_dim": 384,
              "dropout": 0.1},
     input=CHAR_INPUT, output=NEXT_CHAR, num_params=545_664,
-    recipe=Recipe(epochs=4, optimizer="adamw", learning_rate=2e-3, weight_decay=0.01, warmup_epochs=0.2, **LM_RECIPE),
+    recipe=Recipe(epochs=16, optimizer="adamw", learning_rate=2e-3, weight_decay=0.01, warmup_epochs=0.2, **LM_RECIPE),
     reference="A. Radford et al. 2018 (GPT); A. Karpathy, nanoGPT's shakespeare_char",
 ))
 
