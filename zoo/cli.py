@@ -199,8 +199,10 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--model-dir", help="where checkpoints, logs and metrics go (default runs/NAME)")
     p.add_argument("--seed", type=int)
     p.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="start over instead of resuming")
-    p.add_argument("--no-test", dest="test", action="store_false",
+    # default None: left out, the library's default holds (library_kwargs passes only what was given)
+    p.add_argument("--no-resume", dest="resume", action="store_false", default=None,
+                   help="start over instead of resuming")
+    p.add_argument("--no-test", dest="test", action="store_false", default=None,
                    help="leave the test split unmeasured (a candidate run, compared on validation)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument("--strategy", default="auto",
