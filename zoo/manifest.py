@@ -97,7 +97,7 @@ class WeightsInfo:
                 f"  {self.split} metrics: {metrics}",
                 f"  trained on   {self.dataset} with zoo's recipe: {r.get('epochs')} epochs, batch {r.get('batch_size')}, "
                 f"{r.get('optimizer')} lr {r.get('learning_rate')}, seed {r.get('seed')}",
-                *([f"  training     {self._training_time()}"] if self._training_time() else []),
+                *([f"  training     {training}"] if (training := self._training_time()) else []),
                 f"  file         {self.file}, {where}" + (f", values stored as {self.storage}" if self.storage != "float32" else ""),
                 f"  sha256       {self.sha256}",
                 f"  made with    tensorflow {self.versions.get('tensorflow')}, keras {self.versions.get('keras')} on {self.date}",

@@ -441,6 +441,8 @@ def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "h
                ) -> keras_hub.tokenizers.WordPieceTokenizer:
     """The IMDB classifiers' tokenizer: lowercased WordPiece, ``sequence_length`` tokens, a long text truncated
     as ``truncation`` says (``"head_tail"``: its first quarter, at most 128 tokens, and its end)."""
+    if truncation not in TRUNCATIONS:
+        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     kwargs = dict(vocabulary=vocabulary, sequence_length=sequence_length, lowercase=True, strip_accents=True,
                   oov_token="[UNK]", name="tokenizer")
     if truncation == "head_tail":
@@ -479,8 +481,6 @@ def lstm_imdb(
         embedding_dim, lstm_units: widths.
         dropout: in [0, 1).
     """
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
@@ -527,8 +527,6 @@ def transformer_imdb(
         raise ValueError(f"mask_padding must be True or False, got {mask_padding!r}")
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
