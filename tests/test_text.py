@@ -245,6 +245,36 @@ def test_cached_decoding_gives_the_text_of_the_full_window_computation(name, hpa
     assert len(longer) == 90 and longer.startswith(generation.generate(model, "ROMEO:", max_length=24))
 
 
+@pytest.mark.parametrize("normalize_first", [False, True])
+def test_the_decoding_block_is_keras_hubs_decoder_with_its_cache(normalize_first):
+    """zoo's decoder block over a cache (plain matmuls, for XLA on CPU) computes what keras-hub's
+    TransformerDecoder computes with its own cache: a prefill of several tokens, then one token at every
+    position left, with either place of the layer norms."""
+    from zoo import generation
+
+    keras.utils.set_random_seed(5)
+    batch, window, dim, heads, prefill = 2, 8, 16, 4, 3
+    size = dim // heads
+    decoder = keras_hub.layers.TransformerDecoder(24, heads, normalize_first=normalize_first)
+    inputs = tf.random.normal([batch, window, dim])
+    decoder(inputs)  # builds it
+    for dense in (decoder._self_attention_layer._query_dense, decoder._self_attention_layer._output_dense):
+        dense.bias.assign(tf.random.normal(dense.bias.shape))  # biases start at 0: make them count
+    stepper = generation._DecoderStepper.__new__(generation._DecoderStepper)
+    stepper.decoders, stepper.dim, stepper.size = [decoder], dim, size
+    (projections,) = stepper.weights()
+    cache = tf.zeros([batch, 2, window, heads, size])
+    keys = values = tf.zeros([batch, heads, window, size])
+    for start, end in [(0, prefill)] + [(p, p + 1) for p in range(prefill, window)]:
+        expected, cache = decoder(inputs[:, start:end], self_attention_cache=cache,
+                                  self_attention_cache_update_index=start)
+        got, keys, values = generation._decoder_block(decoder, projections, inputs[:, start:end], keys, values,
+                                                      tf.constant(start))
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keys.numpy(), tf.transpose(cache[:, 0], [0, 2, 1, 3]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(values.numpy(), tf.transpose(cache[:, 1], [0, 2, 1, 3]).numpy(), atol=1e-6)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, hparams", [
     ("gpt_shakespeare", {"embedding_dim": 16, "num_layers": 2, "intermediate_dim": 32}),

@@ -56,12 +56,13 @@ def _check_max_length(max_length: Any, prompt_length: int) -> None:
 def _prompt_ids(tokenizer: Any, prompt: str) -> Any:
     """The prompt's character ids, however long: the tokenizer pads or cuts to its window, so a longer prompt
     goes through it a window at a time (each character is one id)."""
+    import numpy as np
     import tensorflow as tf
 
     window = int(tokenizer.sequence_length)
     pieces = [prompt[i : i + window] for i in range(0, len(prompt), window)]
-    ids = tokenizer(tf.constant(pieces))
-    return tf.boolean_mask(ids, ids != 0)
+    ids = np.asarray(tokenizer(tf.constant(pieces))).reshape(-1)
+    return ids[ids != 0]
 
 
 def generate(
@@ -98,6 +99,7 @@ def generate(
     (the same text while it fits the window; a sliding window after), and ``compiled=False`` runs the sampling
     loop eagerly: baselines for benchmarks/generation.py.
     """
+    import numpy as np
     import tensorflow as tf
 
     from zoo import api
@@ -120,15 +122,17 @@ def generate(
     tokenizer = model.preprocessor.tokenizer
     window = int(tokenizer.sequence_length)
     prompt_ids = _prompt_ids(tokenizer, prompt)
-    prompt_length = int(prompt_ids.shape[0])
+    prompt_length = len(prompt_ids)
     _check_max_length(max_length, prompt_length)
     make_chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
     total = max(max_length, window)
     if cached and compiled:  # XLA compiles per length: lengths in powers of two, a few compilations in all
         total = 1 << (total - 1).bit_length()
-    ids = tf.concat([prompt_ids[:prompt_length], tf.zeros([total - prompt_length], prompt_ids.dtype)], 0)[None, :]
-    mask = tf.range(total)[None, :] < prompt_length
+    # the loop's inputs made in NumPy: a few eager TensorFlow ops cost as much as 50 steps of the compiled loop
+    ids = np.zeros((1, total), prompt_ids.dtype)
+    ids[0, :prompt_length] = prompt_ids
+    ids, mask = tf.constant(ids), tf.constant(np.arange(total)[None, :] < prompt_length)
     if not compiled:
         out = _loop(model, make_chooser(), window, cached)(ids, mask, tf.constant(prompt_length))
     else:
@@ -143,7 +147,7 @@ def generate(
         function, chooser = store[key]
         _reseed(chooser, seed)
         out = function(ids, mask, tf.constant(prompt_length))
-    text = tokenizer.detokenize(out[0, :max_length])
+    text = tokenizer.detokenize(np.asarray(out)[0, :max_length])
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
 
 
@@ -185,17 +189,19 @@ def _cached_loop(stepper: Any, chooser: Any, ids: Any, mask: Any, prompt_length:
     import tensorflow as tf
 
     half = window // 2
+    weights = stepper.weights()  # read once, before the loop (see _DecoderStepper.weights)
     first = tf.maximum(prompt_length - window, 0)  # the prompt's tail that fits the window, its last token to come
-    state = stepper.prefill(tf.slice(ids, [0, first], [tf.shape(ids)[0], window]), prompt_length - 1 - first)
+    state = stepper.prefill(tf.slice(ids, [0, first], [tf.shape(ids)[0], window]), prompt_length - 1 - first,
+                            weights)
 
     def refill(tokens, index):  # only the half kept goes through the model (into a cache as long as the window)
         start = index - 1 - half
-        return stepper.prefill(tf.slice(tokens, [0, start], [tf.shape(tokens)[0], half]), half), start
+        return stepper.prefill(tf.slice(tokens, [0, start], [tf.shape(tokens)[0], half]), half, weights), start
 
     def next_logits(tokens, cache, index):
         state, start = cache
         state, start = tf.cond(index - 1 - start >= window, lambda: refill(tokens, index), lambda: (state, start))
-        logits, state = stepper.step(tokens[:, index - 1], state, index - 1 - start)
+        logits, state = stepper.step(tokens[:, index - 1], state, index - 1 - start, weights)
         return logits, None, (state, start)
 
     return chooser(next_logits, ids, cache=(state, tf.cast(first, tf.int32)), index=prompt_length, mask=mask)
@@ -227,7 +233,10 @@ class _LSTMStepper:
         # The same cells over a whole segment, for the prefill (masked steps keep the state)
         self.rnns = [keras.layers.RNN(cell, return_sequences=True, return_state=True) for cell in self.cells]
 
-    def prefill(self, tokens: Any, length: Any) -> Any:
+    def weights(self) -> None:  # the cells read their own
+        return None
+
+    def prefill(self, tokens: Any, length: Any, weights: None) -> Any:
         import tensorflow as tf
 
         x = self.embedding(tokens)
@@ -239,7 +248,7 @@ class _LSTMStepper:
             state.append((h, c))
         return tuple(state)
 
-    def step(self, token: Any, state: Any, position: Any) -> tuple[Any, Any]:
+    def step(self, token: Any, state: Any, position: Any, weights: None) -> tuple[Any, Any]:
         x = self.embedding(token)
         new = []
         for cell, (h, c) in zip(self.cells, state):
@@ -249,44 +258,112 @@ class _LSTMStepper:
 
 
 class _DecoderStepper:
-    """gpt_shakespeare one character at a time: each TransformerDecoder's attention keys and values over the
-    window are the cache (keras-hub's ``self_attention_cache``), written at the position of each new token."""
+    """gpt_shakespeare over a cache: each TransformerDecoder's attention keys and values over the window, (batch,
+    heads, window, size) each. The prefill and each step run the decoder layers on their new tokens only, with
+    :func:`_decoder_block` (keras-hub's TransformerDecoder with its cache, computed with plain matmuls)."""
 
     def __init__(self, model: Any):
         body = model.backbone
         self.embedding = body.get_layer("embedding")
         self.decoders = [body.get_layer(f"decoder{i + 1}") for i in range(body.num_layers)]
+        self.dim = body.embedding_dim
         self.size = body.embedding_dim // body.num_heads  # each head's key and value width
         self.window = body.sequence_length
         self.norm = body.get_layer("final_norm")
         self.head = model.layers[-1]  # the logits
 
-    def _empty(self, tokens: Any) -> Any:
+    def weights(self) -> tuple[dict[str, tuple[Any, Any]], ...]:
+        """Each decoder's attention projections as (dim, heads * size) matrices and flat biases, made once per
+        call before the sampling loop. XLA on CPU compiles a one-token matmul against the reshaped 3-d
+        EinsumDense kernel into a scalar loop (17 microseconds against 1) when the reshape is inside the loop,
+        and the layer's own einsum the same way (docs/KNOWN_ISSUES.md)."""
         import tensorflow as tf
+
+        def matrix(dense, rows):
+            bias = None if dense.bias is None else tf.reshape(dense.bias, [-1])
+            return tf.reshape(dense.kernel, [rows, -1]), bias
 
         out = []
         for decoder in self.decoders:
-            shape = [tf.shape(tokens)[0], 2, self.window, decoder.num_heads, self.size]
-            out.append(tf.zeros(shape, self.embedding.compute_dtype))
-        return out
+            attention, width = decoder._self_attention_layer, decoder.num_heads * self.size
+            out.append({"query": matrix(attention._query_dense, self.dim),
+                        "key": matrix(attention._key_dense, self.dim),
+                        "value": matrix(attention._value_dense, self.dim),
+                        "output": matrix(attention._output_dense, width)})
+        return tuple(out)
 
-    def prefill(self, tokens: Any, length: Any) -> Any:
-        # the segment at once, into caches as long as the window: positions from `length` on hold padding or
-        # nothing yet, overwritten before they are read
-        x = self.embedding(tokens)
+    def _run(self, x: Any, state: Any, start: Any, weights: Any) -> tuple[Any, Any]:
         caches = []
-        for decoder, cache in zip(self.decoders, self._empty(tokens)):
-            x, cache = decoder(x, self_attention_cache=cache, self_attention_cache_update_index=0)
-            caches.append(cache)
-        return tuple(caches)
+        for decoder, (keys, values), projections in zip(self.decoders, state, weights):
+            x, keys, values = _decoder_block(decoder, projections, x, keys, values, start)
+            caches.append((keys, values))
+        return x, tuple(caches)
 
-    def step(self, token: Any, state: Any, position: Any) -> tuple[Any, Any]:
-        x = self.embedding(token[:, None], start_index=position)
-        caches = []
-        for decoder, cache in zip(self.decoders, state):
-            x, cache = decoder(x, self_attention_cache=cache, self_attention_cache_update_index=position)
-            caches.append(cache)
-        return self.head(self.norm(x))[:, 0, :], tuple(caches)
+    def prefill(self, tokens: Any, length: Any, weights: Any) -> Any:
+        # the segment at once, into empty caches as long as the window: positions from `length` on hold padding
+        # or nothing yet, overwritten before they are read
+        import tensorflow as tf
+
+        empty = tf.zeros([tf.shape(tokens)[0], self.decoders[0].num_heads, self.window, self.size],
+                         self.embedding.compute_dtype)
+        return self._run(self.embedding(tokens), [(empty, empty)] * len(self.decoders), 0, weights)[1]
+
+    def step(self, token: Any, state: Any, position: Any, weights: Any) -> tuple[Any, Any]:
+        x, state = self._run(self.embedding(token[:, None], start_index=position), state, position, weights)
+        return self.head(self.norm(x))[:, 0, :], state
+
+
+def _project(x: Any, projection: tuple[Any, Any]) -> Any:
+    import tensorflow as tf
+
+    kernel, bias = projection
+    y = tf.matmul(x, kernel)
+    return y if bias is None else y + bias
+
+
+def _decoder_block(decoder: Any, projections: dict[str, tuple[Any, Any]], x: Any, keys: Any, values: Any,
+                   start: Any) -> tuple[Any, Any, Any]:
+    """keras-hub's ``TransformerDecoder`` (self-attention only, causal, inference) on the tokens at positions
+    ``start`` .. ``start + T - 1``, over the cached keys and values of the positions before them: (batch, T, dim)
+    -> (batch, T, dim), and the caches (batch, heads, window, size) with the new positions written. The same
+    arithmetic and weights as the layer's call with ``self_attention_cache`` (checked in tests/test_text.py), but
+    each projection is a plain matmul with the matrices of :meth:`_DecoderStepper.weights`: XLA on CPU compiles
+    the layer's EinsumDense contractions for one token ("bqd,dhs->bqhs") into a scalar loop, 17-20 microseconds
+    each against 1 for the matmul, which made a step about 3x slower (docs/KNOWN_ISSUES.md)."""
+    import keras
+    import tensorflow as tf
+
+    batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    heads, window, size = int(keys.shape[1]), int(keys.shape[2]), int(keys.shape[3])
+
+    def split(t):  # (batch, T, heads * size) -> (batch, heads, T, size)
+        return tf.transpose(tf.reshape(t, [batch, length, heads, size]), [0, 2, 1, 3])
+
+    def attend(x):
+        q = split(_project(x, projections["query"])) * (1.0 / math.sqrt(size))
+        k, v = split(_project(x, projections["key"])), split(_project(x, projections["value"]))
+        at = [0, 0, start, 0]  # written in place, as keras-hub's cache update
+        keys_out, values_out = keras.ops.slice_update(keys, at, k), keras.ops.slice_update(values, at, v)
+        scores = tf.matmul(q, keys_out, transpose_b=True)  # (batch, heads, T, window)
+        seen = tf.range(window)[None, :] <= start + tf.range(length)[:, None]  # causal: (T, window)
+        scores = tf.where(seen, scores, tf.constant(-1e9, scores.dtype))
+        out = tf.transpose(tf.matmul(tf.nn.softmax(scores), values_out), [0, 2, 1, 3])  # (batch, T, heads, size)
+        return _project(tf.reshape(out, [batch, length, heads * size]), projections["output"]), keys_out, values_out
+
+    def feedforward(x):
+        return decoder._feedforward_output_dense(decoder._feedforward_intermediate_dense(x))
+
+    first = decoder.normalize_first
+    h = decoder._self_attention_layer_norm(x) if first else x
+    out, keys, values = attend(h)
+    x = x + out
+    if not first:
+        x = decoder._self_attention_layer_norm(x)
+    h = decoder._feedforward_layer_norm(x) if first else x
+    x = x + feedforward(h)
+    if not first:
+        x = decoder._feedforward_layer_norm(x)
+    return x, keys, values
 
 
 def _generate_with_task(model: Any, prompt: str, *, max_length: int, sampler: Any) -> str:
