@@ -162,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     shipped = manifest.BUNDLE_DIR / file_name
     os.replace(staging, shipped)
 
-    metrics = zoo.evaluate(card.name, pretrained=str(shipped), split="test", data_dir=args.data_dir)
+    # The shipped file in the run's network (its hyper-parameters, which need not be the card's defaults)
+    shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False,
+                            **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
+    metrics = zoo.evaluate(shipped_model, split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
-    shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False)
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
     outputs = api.expected_outputs(shipped_model, api.check_input(check_input))
 

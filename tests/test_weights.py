@@ -107,6 +107,22 @@ def test_local_weights_files(default_info, tmp_path):
         zoo.get("resnet20_cifar10", pretrained=str(default_info.bundled_path))
 
 
+def test_a_file_of_another_configuration_is_refused_both_ways(tmp_path):
+    """Keras' load_weights ignores the arrays of a layer the model lacks, silently (a file with hashed bigrams
+    into a network without them), and skips a layer the file lacks with a warning: both are WeightsError."""
+    small = {"sequence_length": 16, "embedding_dim": 8, "lstm_units": 4, "compile": False}
+    with_bigrams = zoo.get("lstm_imdb", bigram_buckets=7, **small)
+    path = tmp_path / "bigrams.weights.h5"
+    with_bigrams.save_weights(str(path))
+    with pytest.raises(zoo.WeightsError, match=r"the file holds 10 arrays and the model 9"):
+        zoo.get("lstm_imdb", pretrained=str(path), bigram_buckets=0, **small)
+    zoo.get("lstm_imdb", bigram_buckets=0, **small).save_weights(str(tmp_path / "plain.weights.h5"))
+    with pytest.raises(zoo.WeightsError, match="do not fit"):
+        zoo.get("lstm_imdb", pretrained=str(tmp_path / "plain.weights.h5"), bigram_buckets=7, **small)
+    assert zoo.get("lstm_imdb", pretrained=str(path), bigram_buckets=7, **small).count_params() == \
+        with_bigrams.count_params()
+
+
 def test_num_classes_replaces_the_head_and_keeps_the_body(caplog):
     base = zoo.get("cnn_mnist", pretrained=True, compile=False)
     with caplog.at_level("WARNING", logger="zoo"):
@@ -127,6 +143,18 @@ def test_input_shape_the_weights_cannot_take():
         zoo.get("cnn_mnist", pretrained=True, input_shape=(32, 32, 1))
     with pytest.raises(ValueError, match="cannot change with pretrained weights"):
         zoo.get("cnn_mnist", pretrained=True, filters=(8, 8, 8))
+
+
+def test_an_older_weight_set_of_another_configuration_loads_as_it_was_trained():
+    """lstm_imdb's default (imdb_v3) has 512 tokens and hashed bigrams; imdb_v2 was trained with 384 and none.
+    Its tag alone builds its own network; asking it for another value of what it was trained with is an error."""
+    default = zoo.get("lstm_imdb", pretrained=True, compile=False)
+    older = zoo.get("lstm_imdb.imdb_v2", compile=False)
+    assert default.preprocessor.sequence_length == 512 and older.preprocessor.sequence_length == 384
+    assert older.count_params() == 1_526_210 < default.count_params() == zoo.info("lstm_imdb").num_params
+    with pytest.raises(ValueError, match="imdb_v2 was trained with sequence_length=384; these cannot change"):
+        zoo.get("lstm_imdb.imdb_v2", sequence_length=512, compile=False)
+    assert zoo.get("lstm_imdb.imdb_v2", sequence_length=384, compile=False).count_params() == 1_526_210
 
 
 @pytest.mark.slow

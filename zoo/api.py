@@ -161,7 +161,7 @@ def get(
             if key not in card.hparams:
                 raise ValueError(f"{card.name} does not take {key}; allowed: {', '.join(card.hparams)}")
             hparams[key] = tuple(value) if key == "input_shape" else value
-    model = _build_with_weights(card, resolve_hparams(card, hparams), pretrained, weights_sha256)
+    model = _build_with_weights(card, resolve_hparams(card, hparams), pretrained, weights_sha256, given=set(hparams))
     if not include_top:
         return _body(card, model, pooling)
     if pooling is not None:
@@ -183,9 +183,10 @@ def _body(card: ModelCard, model: Any, pooling: str | None) -> Any:
 
 
 def _build_with_weights(card: ModelCard, hp: dict[str, Any], pretrained: bool | str | None,
-                        weights_sha256: str | None) -> Any:
+                        weights_sha256: str | None, given: set[str] = frozenset()) -> Any:
     """The model of ``hp`` with the weights ``pretrained`` names: none, a file of the user's, a keras-hub
-    preset's, or a manifest weight set (its vocabulary, input shape and hyper-parameters checked)."""
+    preset's, or a manifest weight set (its vocabulary, input shape and hyper-parameters checked; ``given``: the
+    hyper-parameters the caller set, the others being the card's)."""
     if pretrained is False or pretrained is None:
         if weights_sha256 is not None:
             raise ValueError("weights_sha256 is only meaningful with pretrained='path/to/file.weights.h5'")
@@ -207,7 +208,7 @@ def _build_with_weights(card: ModelCard, hp: dict[str, Any], pretrained: bool | 
                                         f"classifier head is new, untrained")
         return model
     if pretrained is True or isinstance(pretrained, str):
-        return _build_release(card, hp, weights.find(card, pretrained))
+        return _build_release(card, hp, weights.find(card, pretrained), given)
     raise TypeError(f"pretrained must be a bool, a weight tag or a path, got {type(pretrained).__name__}")
 
 
@@ -237,16 +238,20 @@ def class_names(card: ModelCard | None, model: Any) -> tuple[str, ...]:
     return tuple(card.output.class_names) if card is not None else ()
 
 
-def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo) -> Any:
-    """A model with a manifest weight set; with another ``num_classes``, its body and a fresh head."""
+def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo, given: set[str] = frozenset()) -> Any:
+    """A model with a manifest weight set; with another ``num_classes``, its body and a fresh head.
+
+    The network is the one the weights were trained with: a hyper-parameter the caller left to the card takes
+    the weight set's value (an older weight set of another configuration loads as it was trained); one the
+    caller set to another value is an error."""
     hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
     _check_input_shape(card, info, hp)
-    trained_hp = {**hp, **{k: _plain(v) for k, v in info.hparams.items()
-                           if k not in ("num_classes", "input_shape", *info.assets)}}
-    changed = sorted(k for k in trained_hp if hp.get(k) != trained_hp[k])
+    trained = {k: _plain(v) for k, v in info.hparams.items() if k not in ("num_classes", "input_shape", *info.assets)}
+    changed = sorted(k for k in trained if (k in given or k not in card.hparams) and hp.get(k) != trained[k])
     if changed:
-        raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained_hp[k]!r}' for k in changed)}; "
+        raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained[k]!r}' for k in changed)}; "
                          f"these cannot change with pretrained weights")
+    hp.update(trained)
     path = weights.fetch(info)
     trained_classes = info.hparams.get("num_classes", card.hparams.get("num_classes"))
     if "num_classes" not in hp or hp["num_classes"] == trained_classes:

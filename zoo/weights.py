@@ -143,10 +143,29 @@ def load_into(model: Any, path: Path) -> None:
             model.load_weights(str(readable))
         except (ValueError, KeyError, OSError) as e:
             raise WeightsError(f"{path}: these weights do not fit {model.name}: {str(e).splitlines()[0]}") from e
-    # Keras skips what does not match with a warning and leaves fresh weights there: refuse that.
-    skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) and "optimizer" not in str(w.message)]
-    if skipped:
-        raise WeightsError(f"{path}: these weights do not fit {model.name}: {skipped[0].splitlines()[0]}")
+        # Keras skips what does not match with a warning and leaves fresh weights there: refuse that.
+        skipped = [str(w.message) for w in caught if "Skipping" in str(w.message) and "optimizer" not in str(w.message)]
+        if skipped:
+            raise WeightsError(f"{path}: these weights do not fit {model.name}: {skipped[0].splitlines()[0]}")
+        # And it ignores what the file holds beyond the model (a layer the model lacks, such as the hashed
+        # bigrams of another configuration), without a word: refuse that too.
+        held = _arrays_in(readable)
+        if held is not None and held > len(model.weights):
+            raise WeightsError(f"{path}: these weights do not fit {model.name}: the file holds {held} arrays and "
+                               f"the model {len(model.weights)} (weights of another configuration of it?)")
+
+
+def _arrays_in(path: Path) -> int | None:
+    """The arrays of a Keras ``.weights.h5`` file, its optimizer's left out (None for another format)."""
+    if not str(path).endswith(WEIGHTS_SUFFIX):
+        return None
+    import h5py
+
+    found: list[str] = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda key, item: found.append(key)
+                     if isinstance(item, h5py.Dataset) and not key.startswith("optimizer") else None)
+    return len(found)
 
 
 @contextlib.contextmanager
