@@ -261,7 +261,7 @@ def test_the_decoding_block_is_keras_hubs_decoder_with_its_cache(normalize_first
     for dense in (decoder._self_attention_layer._query_dense, decoder._self_attention_layer._output_dense):
         dense.bias.assign(tf.random.normal(dense.bias.shape))  # biases start at 0: make them count
     stepper = generation._DecoderStepper.__new__(generation._DecoderStepper)
-    stepper.decoders, stepper.dim, stepper.size = [decoder], dim, size
+    stepper.decoders = [decoder]
     (projections,) = stepper.weights()
     cache = tf.zeros([batch, 2, window, heads, size])
     keys = values = tf.zeros([batch, heads, window, size])

@@ -266,30 +266,29 @@ class _DecoderStepper:
         body = model.backbone
         self.embedding = body.get_layer("embedding")
         self.decoders = [body.get_layer(f"decoder{i + 1}") for i in range(body.num_layers)]
-        self.dim = body.embedding_dim
         self.size = body.embedding_dim // body.num_heads  # each head's key and value width
         self.window = body.sequence_length
         self.norm = body.get_layer("final_norm")
         self.head = model.layers[-1]  # the logits
 
     def weights(self) -> tuple[dict[str, tuple[Any, Any]], ...]:
-        """Each decoder's attention projections as (dim, heads * size) matrices and flat biases, made once per
-        call before the sampling loop. XLA on CPU compiles a one-token matmul against the reshaped 3-d
-        EinsumDense kernel into a scalar loop (17 microseconds against 1) when the reshape is inside the loop,
-        and the layer's own einsum the same way (docs/KNOWN_ISSUES.md)."""
+        """Each decoder's attention projections as matrices ((dim, heads * size); the output's (heads * size,
+        dim)) and flat biases, made once per call, before the sampling loop: reshaped inside it, XLA on CPU
+        compiles them into the same slow loop as the layer's einsum (docs/KNOWN_ISSUES.md)."""
         import tensorflow as tf
 
-        def matrix(dense, rows):
+        def matrix(dense, shape):
             bias = None if dense.bias is None else tf.reshape(dense.bias, [-1])
-            return tf.reshape(dense.kernel, [rows, -1]), bias
+            return tf.reshape(dense.kernel, shape), bias
 
         out = []
         for decoder in self.decoders:
-            attention, width = decoder._self_attention_layer, decoder.num_heads * self.size
-            out.append({"query": matrix(attention._query_dense, self.dim),
-                        "key": matrix(attention._key_dense, self.dim),
-                        "value": matrix(attention._value_dense, self.dim),
-                        "output": matrix(attention._output_dense, width)})
+            attention = decoder._self_attention_layer
+            inputs = [attention._query_dense.kernel.shape[0], -1]  # dim in, heads and size flattened out
+            out.append({"query": matrix(attention._query_dense, inputs),
+                        "key": matrix(attention._key_dense, inputs),
+                        "value": matrix(attention._value_dense, inputs),
+                        "output": matrix(attention._output_dense, [-1, attention._output_dense.kernel.shape[-1]])})
         return tuple(out)
 
     def _run(self, x: Any, state: Any, start: Any, weights: Any) -> tuple[Any, Any]:
@@ -328,8 +327,7 @@ def _decoder_block(decoder: Any, projections: dict[str, tuple[Any, Any]], x: Any
     -> (batch, T, dim), and the caches (batch, heads, window, size) with the new positions written. The same
     arithmetic and weights as the layer's call with ``self_attention_cache`` (checked in tests/test_text.py), but
     each projection is a plain matmul with the matrices of :meth:`_DecoderStepper.weights`: XLA on CPU compiles
-    the layer's EinsumDense contractions for one token ("bqd,dhs->bqhs") into a scalar loop, 17-20 microseconds
-    each against 1 for the matmul, which made a step about 3x slower (docs/KNOWN_ISSUES.md)."""
+    the layer's one-token EinsumDense contractions into a slow scalar loop (docs/KNOWN_ISSUES.md)."""
     import keras
     import tensorflow as tf
 
