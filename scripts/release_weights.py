@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_release and args.from_release != args.tag:
         parser.error("--from-release stores a weight set anew under its own tag: give the same --tag")
     hparams = report["hparams"]
-    model = zoo.get(card.name, pretrained=str(weights_file), compile=False,
-                    **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
+    network = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}  # the run's, as zoo.get takes
+    model = zoo.get(card.name, pretrained=str(weights_file), compile=False, **network)
     assets = {}
     if "vocabulary" in card.hparams and hparams.get("vocabulary") is None:  # the shipped default vocabulary
         from zoo.models.text import IMDB_VOCABULARY
@@ -163,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(staging, shipped)
 
     # The shipped file in the run's network (its hyper-parameters, which need not be the card's defaults)
-    shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False,
-                            **{k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()})
+    shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False, **network)
     metrics = zoo.evaluate(shipped_model, split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
