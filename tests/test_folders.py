@@ -105,19 +105,44 @@ def test_fine_tuning_on_a_folder_and_its_class_names_in_predict_and_export(tmp_p
     assert card["output"]["class_names"] == ["blue", "green", "red"]
 
 
-@pytest.mark.slow
-def test_a_text_classifier_trains_on_a_folder_of_txt_files(tmp_path):
-    root = tmp_path / "texts"
+def write_text_folder(root):
     words = {"happy": "wonderful superb great delight", "sad": "awful dreadful boring waste", "odd": "strange odd weird"}
     for label, vocab in words.items():
         (root / label).mkdir(parents=True)
         for i in range(10):
             (root / label / f"{i}.txt").write_text(" ".join(vocab.split()[j % len(vocab.split())] for j in range(i, i + 12)))
+    return root
+
+
+@pytest.mark.slow
+def test_a_text_classifier_trains_on_a_folder_of_txt_files(tmp_path):
+    root = write_text_folder(tmp_path / "texts")
     result = zoo.train("lstm_imdb", data=root, model_dir=tmp_path / "run", epochs=1, batch_size=8,
                        validation_split=0.3, verbose=0)
     assert result.model.get_layer("probabilities").units == 3
     got = zoo.predict("lstm_imdb", ["a wonderful superb film"], pretrained=str(result.paths["best_weights"]))
     assert {c["class_name"] for c in got[0]["top_k"]} == {"happy", "sad", "odd"}
+
+
+@pytest.mark.slow
+def test_fine_tuning_an_older_weight_set_trains_the_network_it_was_trained_with(tmp_path):
+    """lstm_imdb.imdb_v2 was trained with 384 tokens and no bigrams, the card's default is now 512 and bigrams:
+    fine-tuning it keeps its network (and its data settings), its body loaded and a new 3-class head."""
+    root = write_text_folder(tmp_path / "texts")
+    result = zoo.train("lstm_imdb", data=root, pretrained="imdb_v2", model_dir=tmp_path / "run", epochs=1,
+                       batch_size=8, validation_split=0.3, verbose=0, learning_rate=1e-12)
+    older = zoo.get("lstm_imdb.imdb_v2", compile=False)
+    assert result.model.preprocessor.sequence_length == 384
+    recorded = json.loads(result.paths["metrics"].read_text())["hparams"]
+    assert (recorded["sequence_length"], recorded["truncation"], recorded["bigram_buckets"]) == (384, "head", 0)
+    for layer in older.layers:  # at a learning rate of 1e-12 the body is still imdb_v2's
+        if layer.weights and layer.name != "probabilities":
+            for a, b in zip(layer.get_weights(), result.model.get_layer(layer.name).get_weights()):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=layer.name)
+    assert result.model.get_layer("probabilities").units == 3
+    with pytest.raises(ValueError, match="imdb_v2 was trained with sequence_length=384"):
+        zoo.train("lstm_imdb", data=root, pretrained="imdb_v2", model_dir=tmp_path / "run2", epochs=1,
+                  sequence_length=512, verbose=0)
 
 
 def test_a_zoo_dataset_name_wins_over_a_folder_of_that_name(tmp_path, monkeypatch):

@@ -238,6 +238,12 @@ def class_names(card: ModelCard | None, model: Any) -> tuple[str, ...]:
     return tuple(card.output.class_names) if card is not None else ()
 
 
+def trained_hparams(info: WeightsInfo) -> dict[str, Any]:
+    """The hyper-parameters a weight set's network was built with, but its head's classes, its input shape (both
+    checked apart) and the files it names (its vocabulary)."""
+    return {k: _plain(v) for k, v in info.hparams.items() if k not in ("num_classes", "input_shape", *info.assets)}
+
+
 def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo, given: set[str] = frozenset()) -> Any:
     """A model with a manifest weight set; with another ``num_classes``, its body and a fresh head.
 
@@ -246,7 +252,7 @@ def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo, given
     caller set to another value is an error."""
     hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
     _check_input_shape(card, info, hp)
-    trained = {k: _plain(v) for k, v in info.hparams.items() if k not in ("num_classes", "input_shape", *info.assets)}
+    trained = trained_hparams(info)
     changed = sorted(k for k in trained if (k in given or k not in card.hparams) and hp.get(k) != trained[k])
     if changed:
         raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained[k]!r}' for k in changed)}; "

@@ -440,6 +440,15 @@ def train(
     card = registry.get_card(name)
     if pretrained is None:
         pretrained = data is not None and bool(card.weights or card.presets)
+    from zoo import api
+    from zoo import weights as zweights
+
+    if card.weights and (pretrained is True or (isinstance(pretrained, str) and not zweights.is_path(pretrained))):
+        # Fine-tuning a weight set trains the network it was trained with: what the caller leaves to the card
+        # takes the weight set's value (an older set of another configuration), in the model and the data alike.
+        for key, value in api.trained_hparams(zweights.find(card, pretrained)).items():
+            if key in card.hparams:
+                hparams.setdefault(key, value)
     learning_rate = _fine_tuning_rate(card, pretrained, learning_rate, hparams, verbose)
     cfg = configure(name, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, data_dir=data_dir,
                     model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
