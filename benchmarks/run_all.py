@@ -16,8 +16,8 @@ import time
 
 from _common import RESULTS, ROOT, machine
 
-BENCHMARKS = ("cli_startup", "mnist_training", "cifar_training", "export_serving", "text_training", "generation",
-              "tflite_text", "text_train_memory")
+BENCHMARKS = ("cli_startup", "mnist_training", "cifar_training", "strategy_overhead", "export_serving", "text_training",
+              "generation", "tflite_text", "text_train_memory")
 
 
 def _fmt(value) -> str:
