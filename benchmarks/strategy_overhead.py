@@ -8,9 +8,8 @@ the same stream of random images, each run in a fresh process that this script s
 times; each run's first `--warmup` steps (tracing) are left out, and the medians of the runs' examples/s are
 compared. Not in one process: after a `fit` under `OneDeviceStrategy`, a later `fit` in the same process
 without it ran at two thirds of its first speed (192 examples/s, then 129 and 123), so the two would measure
-each other. The CLI's
-default, `--strategy auto`, was `OneDeviceStrategy("/cpu:0")` on this machine until 2026-11-25: this ratio is
-what every `zoo train` lost (docs/KNOWN_ISSUES.md).
+each other. The CLI's default, `--strategy auto`, was `OneDeviceStrategy("/cpu:0")` on this machine until
+2026-11-25: this ratio is what every `zoo train` lost (docs/KNOWN_ISSUES.md).
 """
 
 from __future__ import annotations
