@@ -31,7 +31,7 @@ def small_mnist(tmp_path_factory):
 def test_names_and_aliases():
     assert distribute.get_strategy("off") is tf.distribute.get_strategy()
     # No TPU and no GPU here: the CPU alone is TensorFlow's default strategy, whatever the spelling
-    # (OneDeviceStrategy("/cpu:0") costs fit 40% of its speed, KNOWN_ISSUES) ...
+    # (OneDeviceStrategy("/cpu:0") slows fit, KNOWN_ISSUES) ...
     for name in ("cpu", "auto", "one_device"):
         assert distribute.get_strategy(name) is tf.distribute.get_strategy(), name
     assert distribute.kind(distribute.get_strategy("auto")) == "default"

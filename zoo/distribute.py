@@ -3,8 +3,8 @@
 Names: ``auto`` (a configured TPU, else all GPUs mirrored when there are several, else the one GPU, else the
 CPU), ``cpu``, ``gpu``, ``mirrored``, ``tpu``, ``multi_worker`` (the cluster from ``TF_CONFIG``) and ``off``
 (TensorFlow's default strategy). The CPU of a machine with no GPU is TensorFlow's default strategy, not
-``OneDeviceStrategy("/cpu:0")``: the same device, and ``fit`` runs at about 60% of the speed under the latter
-(KNOWN_ISSUES). TF Model Garden's spellings are accepted too: ``one_device``,
+``OneDeviceStrategy("/cpu:0")``: the same device, and the latter slows ``fit`` (the figures are in
+KNOWN_ISSUES). TF Model Garden's spellings are accepted too: ``one_device``,
 ``multi_worker_mirrored``, ``default``. See ``../shared/docs/KNOWN_ISSUES.md`` for what Keras 3 gets wrong under
 tf.distribute and how zoo works around it: ``steps_per_execution > 1`` and ``jit_compile=True`` are adjusted
 under MirroredStrategy, and multi-worker training runs zoo's own loop instead of ``fit``.
@@ -191,7 +191,7 @@ def get_strategy(
         return tf.distribute.get_strategy()
     if key == "cpu":
         # Where the CPU is the only device, TensorFlow's default strategy already runs there, and
-        # OneDeviceStrategy("/cpu:0") costs fit 40% of its speed (KNOWN_ISSUES); with a GPU, it keeps work off it.
+        # OneDeviceStrategy("/cpu:0") slows fit (KNOWN_ISSUES); with a GPU, it keeps work off it.
         return tf.distribute.OneDeviceStrategy("/cpu:0") if _gpus(None) else tf.distribute.get_strategy()
     if key == "one_device":
         key = "gpu" if _gpus(None) and num_gpus != 0 else "cpu"
