@@ -78,6 +78,14 @@ def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mni
     assert report["test_metrics"]["accuracy"] == pytest.approx(trained.test_metrics["accuracy"])
 
 
+def test_metrics_json_records_the_code_of_a_python_c_run():
+    """sys.argv of `python -c CODE` is just ["-c"]: metrics.json (and so the manifest) would not say what ran."""
+    code = "from zoo.training import _command; print(_command())"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert out.stdout.strip().splitlines()[-1] == f"python -c '{code}'"
+
+
 def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatch):
     report = json.loads(trained.paths["metrics"].read_text())
     rate = report["training_examples_per_s"]

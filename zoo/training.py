@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -340,6 +341,13 @@ def training_seconds(epoch_logs: list[dict[str, float]], examples_per_epoch: int
     return round(sum(examples_per_epoch / r for r in rates), 1)
 
 
+def _command() -> str:
+    """How this process was started; for ``python -c`` the code it ran (``sys.argv`` keeps only "-c")."""
+    if sys.argv[:1] == ["-c"]:
+        return shlex.join(["python", *sys.orig_argv[1:]])
+    return " ".join(sys.argv)
+
+
 def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: dict[str, float],
            wall: float) -> dict[str, Any]:
     """metrics.json and curves.png; returns the history (every finished epoch, resumed runs included)."""
@@ -358,7 +366,7 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
                      **cfg.compile_kwargs},
         "data": {s: data.splits[s].provenance() for s in ("train", "test")},
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": _command(),
     }
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
     measured = ("test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test

@@ -1,0 +1,42 @@
+#!/bin/bash
+# The image weight runs of issue 17 (CIFAR-10 and Fashion-MNIST), one after another, each on validation only (no
+# test figure; the release measures the test split once, on the file as shipped). Each resumes from its last finished epoch when the same
+# command is run again on the same machine (runs/ is not kept between machines).
+#
+#   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
+#
+# MODEL: resnet20 (40 epochs, about 105 s an epoch on 2 quiet AMD EPYC cores), mobilenet (15 epochs), resnet56
+# (20 epochs), fashion (31 epochs: the card's warm restarts with a fifth cycle, 1+2+4+8+16); default: all four in
+# that order. Logs: RUNS_DIR/NAME_eEPOCHS.log. The CIFAR recipes are resnet20's short recipe (SGD with Nesterov
+# momentum 0.9, peak 0.1 after half an epoch of warm-up, cosine to zero, decoupled weight decay 5e-3, label
+# smoothing 0.1, pad-4 crops and flips); only the number of epochs differs.
+set -u
+RUNS=$(realpath -m "${1:-runs}")
+shift || true
+MODELS=${*:-resnet20 mobilenet resnet56 fashion}
+PYTHON=${PYTHON:-python}
+for model in $MODELS; do
+    case $model in
+        resnet20|mobilenet|resnet56|fashion) ;;
+        *) echo "unknown model $model: resnet20, mobilenet, resnet56 or fashion" >&2; exit 2 ;;
+    esac
+done
+mkdir -p "$RUNS"
+
+run() {  # NAME EPOCHS EXTRA_KWARGS
+    local tag=$1_e$2
+    echo "== $(date -u +%FT%TZ) $1, $2 epochs -> $RUNS/$tag" >> "$RUNS/$tag.log"
+    "$PYTHON" -c "import zoo; zoo.train('$1', epochs=$2, test=False, model_dir='$RUNS/$tag', verbose=2$3)" \
+        >> "$RUNS/$tag.log" 2>&1
+    echo "== exit $? at $(date -u +%FT%TZ)" >> "$RUNS/$tag.log"
+}
+
+SHORT=", nesterov=True, weight_decay=5e-3, warmup_epochs=0.5, label_smoothing=0.1"
+for model in $MODELS; do
+    case $model in
+        resnet20) run resnet20_cifar10 40 "" ;;
+        mobilenet) run mobilenet_v2_cifar10 15 "$SHORT" ;;
+        resnet56) run resnet56_cifar10 20 "$SHORT" ;;
+        fashion) run cnn_fashion_mnist 31 "" ;;
+    esac
+done
