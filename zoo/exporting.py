@@ -55,8 +55,10 @@ def input_spec(model: Any, card: ModelCard | None) -> tuple[str, tuple[int | Non
     return tensor.name, tuple(tensor.shape), str(tensor.dtype)
 
 
-def serving_function(model: Any, card: ModelCard | None) -> Any:
-    """A ``tf.function`` from the raw named input to a dict of named outputs."""
+def serving_function(model: Any, card: ModelCard | None, empty_batches: bool = True) -> Any:
+    """A ``tf.function`` from the raw named input to a dict of named outputs. ``empty_batches``: answer a batch
+    of 0 with empty outputs whatever the kernels do with it (not for TFLite, whose converter aborts on that part
+    of the graph, and whose interpreter is given a fixed batch)."""
     import tensorflow as tf
 
     name, shape, dtype = input_spec(model, card)
@@ -73,7 +75,17 @@ def serving_function(model: Any, card: ModelCard | None) -> Any:
     @tf.function(input_signature=[tf.TensorSpec(shape, tf.as_dtype(dtype), name=name)])
     def serve(inputs):
         inputs = _checked(inputs, name, shape)
+        # An empty batch runs as one blank example, none of whose answer is kept: with oneDNN (TensorFlow's
+        # default on x86) a Conv2D given a batch of 0 returns its input unchanged on some CPUs, and the next layer
+        # fails on the shape (docs/KNOWN_ISSUES.md).
+        # A concatenation, not tf.cond: no control flow in the graph, and the static shape kept.
+        size = tf.shape(inputs)[0]
+        if empty_batches:
+            blank = tf.zeros(tf.concat([[tf.maximum(1 - size, 0)], tf.shape(inputs)[1:]], 0), inputs.dtype)
+            inputs = tf.concat([inputs, blank], 0)
         outputs = model(hub.preprocess(model, inputs) if task else inputs, training=False)
+        if empty_batches:
+            outputs = tf.nest.map_structure(lambda t: t[:size], outputs)
         if not classifier:
             return {card.output.name if card is not None else "outputs": outputs}
         result = {"probabilities": outputs, "class_id": tf.argmax(outputs, axis=-1, output_type=tf.int32)}
@@ -126,7 +138,7 @@ def _check_target(path: Path, overwrite: bool) -> None:
         raise ExportError(f"{path} exists already; pass overwrite=True (zoo export --overwrite) to replace it")
 
 
-def _write_saved_model(model: Any, card: ModelCard | None, target: Path) -> None:
+def _write_saved_model(model: Any, card: ModelCard | None, target: Path, empty_batches: bool = True) -> None:
     import keras
 
     from zoo.models import hub
@@ -136,7 +148,7 @@ def _write_saved_model(model: Any, card: ModelCard | None, target: Path) -> None
         if not model.preprocessor.built:  # a preprocessor not yet called; track() takes built layers only
             model.preprocessor.build(None)
         archive.track(model.preprocessor)
-    archive.add_endpoint("serving_default", serving_function(model, card))
+    archive.add_endpoint("serving_default", serving_function(model, card, empty_batches))
     archive.write_out(str(target), verbose=False)
     extra = target / "assets.extra"
     extra.mkdir(exist_ok=True)
@@ -341,7 +353,7 @@ def _tflite_bytes(model: Any, card: ModelCard | None, quantization: str | None, 
         if _token_preprocessor(model) is not None:
             _write_token_ids_model(model, card, saved)
         else:
-            _write_saved_model(model, card, saved)
+            _write_saved_model(model, card, saved, empty_batches=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["serving_default"])
         if quantization == "float16":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
