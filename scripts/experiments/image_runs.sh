@@ -1,15 +1,13 @@
 #!/bin/bash
-# The image weight runs of issue 17 (CIFAR-10 and Fashion-MNIST), one after another, each on validation only (no
-# test figure; the release measures the test split once, on the file as shipped). Each resumes from its last finished epoch when the same
-# command is run again on the same machine (runs/ is not kept between machines).
+# The image weight runs of issue 17 (CIFAR-10 and Fashion-MNIST), one after another, each on validation only
+# (no test figure; the release measures the test split once, on the file as shipped). Each resumes from its last
+# finished epoch when the same command is run again on the same machine (runs/ is not kept between machines).
 #
 #   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
 #
-# MODEL: resnet20 (40 epochs, about 105 s an epoch on 2 quiet AMD EPYC cores), mobilenet (15 epochs), resnet56
-# (20 epochs), fashion (31 epochs: the card's warm restarts with a fifth cycle, 1+2+4+8+16); default: all four in
-# that order. Logs: RUNS_DIR/NAME_eEPOCHS.log. The CIFAR recipes are resnet20's short recipe (SGD with Nesterov
-# momentum 0.9, peak 0.1 after half an epoch of warm-up, cosine to zero, decoupled weight decay 5e-3, label
-# smoothing 0.1, pad-4 crops and flips); only the number of epochs differs.
+# MODEL: resnet20 (40 epochs), mobilenet (15), resnet56 (20), fashion (31: the card's warm restarts, five cycles);
+# default: all four in that order. Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
+# mobilenet and resnet56 take resnet20_cifar10's short recipe (its card), read from the card at run time.
 set -u
 RUNS=$(realpath -m "${1:-runs}")
 shift || true
@@ -31,7 +29,9 @@ run() {  # NAME EPOCHS EXTRA_KWARGS
     echo "== exit $? at $(date -u +%FT%TZ)" >> "$RUNS/$tag.log"
 }
 
-SHORT=", nesterov=True, weight_decay=5e-3, warmup_epochs=0.5, label_smoothing=0.1"
+# What resnet20's short recipe sets beyond the CIFAR recipes of the other two cards.
+SHORT=", **{k: getattr(zoo.info('resnet20_cifar10').recipe, k) for k in ('momentum', 'nesterov', 'weight_decay', \
+'schedule', 'warmup_epochs', 'label_smoothing')}"
 for model in $MODELS; do
     case $model in
         resnet20) run resnet20_cifar10 40 "" ;;
