@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
-BN_MOMENTUM = 0.9  # PyTorch's default (0.1 there), as in the papers; Keras' 0.99 lags early in training
+BN_MOMENTUM = 0.9  # PyTorch's default (0.1 there), as in the papers; Keras' 0.99 lags early in training (all CIFAR models)
 
 
 def _conv_bn_relu(x, filters: int, kernel: int = 3, strides: int = 1, name: str = "") -> keras.KerasTensor:
@@ -199,16 +199,16 @@ def mobilenet_v2_cifar(
             y = x
             if t != 1:
                 y = layers.Conv2D(channels * t, 1, use_bias=False, name=f"{prefix}_expand")(y)
-                y = layers.BatchNormalization(name=f"{prefix}_expand_bn")(y)
+                y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_expand_bn")(y)
                 y = layers.ReLU(6.0, name=f"{prefix}_expand_relu")(y)
             y = layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{prefix}_dw")(y)
-            y = layers.BatchNormalization(name=f"{prefix}_dw_bn")(y)
+            y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_dw_bn")(y)
             y = layers.ReLU(6.0, name=f"{prefix}_dw_relu")(y)
             y = layers.Conv2D(out, 1, use_bias=False, name=f"{prefix}_project")(y)
-            y = layers.BatchNormalization(name=f"{prefix}_project_bn")(y)
+            y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_project_bn")(y)
             x = layers.Add(name=f"{prefix}_add")([x, y]) if strides == 1 and channels == out else y
             channels = out
     x = layers.Conv2D(last_channels, 1, use_bias=False, name="top_conv")(x)
-    x = layers.BatchNormalization(name="top_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="top_bn")(x)
     x = layers.ReLU(6.0, name="top_relu")(x)
     return keras.Model(inputs, _head(x, num_classes, dropout), name="mobilenet_v2_cifar")
