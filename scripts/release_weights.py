@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                    "wall_time_s": report["wall_time_s_this_run"], "training_s": report.get("training_s"),
                    "command": report["command"],
                    "released": datetime.date.today().isoformat(), "machine": _machine(),
+                   **({"dtype_policy": policy} if (policy := report.get("strategy", {}).get("dtype_policy", "float32"))
+                      != "float32" else {}),
                    **({"sample": sample_how} if sample else {})},
         sample=sample, storage=args.storage, selection=_selection(report, args.configurations_tried, args.architecture_chosen),
     )

@@ -396,3 +396,6 @@ def test_the_card_gives_the_training_time_of_every_epoch_where_the_run_recorded_
     assert "15 epochs, best epoch 15, 10 minutes on" in last_process.describe()
     every_epoch = dataclasses.replace(default_info, train_log={**log, "training_s": 5400.0})
     assert "15 epochs, best epoch 15, 90 minutes of training steps (validation excluded) on" in every_epoch.describe()
+    mixed = dataclasses.replace(default_info, train_log={**log, "dtype_policy": "mixed_bfloat16"})
+    assert "10 minutes on" in mixed.describe() and ", under mixed_bfloat16" in mixed.describe()
+    assert "under" not in last_process.describe().split("training     ")[1].splitlines()[0]

@@ -81,6 +81,8 @@ class WeightsInfo:
             return ""
         head = f"{log['epochs_run']} epochs, best epoch {log.get('best_epoch')}, "
         machine = log.get("machine", "CPU")
+        if log.get("dtype_policy", "float32") != "float32":  # trained under mixed precision (the file is float32)
+            machine += f", under {log['dtype_policy']}"
         if log.get("training_s"):
             return head + f"{log['training_s'] / 60:.0f} minutes of training steps (validation excluded) on {machine}"
         if log.get("wall_time_s"):
