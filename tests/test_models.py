@@ -66,7 +66,9 @@ def test_recipe_schedule_reaches_the_optimizer():
     from zoo import recipes
 
     # zoo.train builds the optimizer from the recipe and the steps of an epoch it knows
-    sgd = recipes.optimizer(zoo.info("resnet56_cifar10").recipe, steps=352)
+    from zoo.cards.cnn import RESNET_CIFAR_RECIPE  # He et al.'s: piecewise
+
+    sgd = recipes.optimizer(RESNET_CIFAR_RECIPE, steps=352)
     assert sgd.__class__.__name__ == "SGD"
     assert float(sgd.momentum) == pytest.approx(0.9)
     schedule = sgd._learning_rate  # piecewise: 0.1, then x0.1 at epochs 82 and 123 of 352 steps each

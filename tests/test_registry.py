@@ -49,9 +49,14 @@ def test_list_models_pretrained_filter_follows_manifest():
         card = zoo.info(name)
         assert card.pretrained_scope == "backbone only" and card.to_dict()["pretrained"] == "backbone only"
         assert "BACKBONE ONLY" in str(card)
-    for name in ("resnet56_cifar10", "mobilenet_v2_cifar10"):
-        assert name in without
-    assert "resnet20_cifar10" in whole and "cnn_fashion_mnist" in whole and "gpt2_lm" in whole
+    for name in without:
+        assert not zoo.info(name).weights and not zoo.info(name).presets
+    assert "resnet20_cifar10" in whole and "mobilenet_v2_cifar10" in whole and "gpt2_lm" in whole
+    zoo.register(_card("my_bare_model"))  # a card with no weights at all
+    try:
+        assert "my_bare_model" in zoo.list_models(pretrained=False) and "my_bare_model" not in zoo.list_models(pretrained=True)
+    finally:
+        zoo.unregister("my_bare_model")
     with pytest.raises(ValueError, match="pretrained must be True, False, 'backbone' or None"):
         zoo.list_models(pretrained="yes")
 
@@ -83,19 +88,25 @@ def test_info_card_fields_and_text():
 
 
 def test_info_json_round_trips():
-    data = json.loads(zoo.info("resnet56_cifar10").to_json())
-    assert data["name"] == "resnet56_cifar10"
+    data = json.loads(zoo.info("resnet20_cifar10").to_json())
+    assert data["name"] == "resnet20_cifar10"
     assert data["input"]["shape"] == [32, 32, 3]
-    assert data["recipe"]["optimizer"] == "sgd" and data["recipe"]["boundaries"] == [82.0, 123.0]
+    assert data["recipe"]["optimizer"] == "sgd" and data["recipe"]["augmentation"] == ["pad_crop_4", "flip_left_right"]
     assert data["builder"] == "zoo.models.cnn:resnet_cifar"
+    assert [w["tag"] for w in data["weights"]][:1] == ["cifar10_v2"]
+    bare = _card("my_bare_model", recipe=Recipe(dataset="mnist", epochs=9, batch_size=2, schedule="piecewise",
+                                                boundaries=(3.0, 6.0)))
+    data = json.loads(bare.to_json())
+    assert data["recipe"]["boundaries"] == [3.0, 6.0]
     assert data["weights"] == [] and "no pretrained weights yet" in data["weights_note"]
 
 
 def test_cards_without_weights_say_so_plainly():
-    bare = [n for n in zoo.list_models(dataset="cifar10") if not zoo.info(n).weights and not zoo.info(n).presets]
-    assert "resnet56_cifar10" in bare and "mobilenet_v2_cifar10" in bare
+    bare = [n for n in zoo.list_models() if not zoo.info(n).weights and not zoo.info(n).presets]
     for name in bare:
         assert "none: no pretrained weights yet" in str(zoo.info(name))
+    assert "none: no pretrained weights yet" in str(_card("my_bare_model"))
+    assert "none: no pretrained weights yet" not in str(zoo.info("mobilenet_v2_cifar10"))
 
 
 def test_unknown_model_suggests_close_matches():
