@@ -66,9 +66,10 @@ def test_recipe_schedule_reaches_the_optimizer():
     from zoo import recipes
 
     # zoo.train builds the optimizer from the recipe and the steps of an epoch it knows
-    from zoo.cards.cnn import RESNET_CIFAR_RECIPE  # He et al.'s: piecewise
-
-    sgd = recipes.optimizer(RESNET_CIFAR_RECIPE, steps=352)
+    # He et al.'s CIFAR recipe: 0.1, divided by 10 at epochs 82 and 123
+    paper = zoo.Recipe(dataset="cifar10", epochs=164, batch_size=128, optimizer="sgd", learning_rate=0.1,
+                       momentum=0.9, weight_decay=1e-4, schedule="piecewise", boundaries=(82.0, 123.0))
+    sgd = recipes.optimizer(paper, steps=352)
     assert sgd.__class__.__name__ == "SGD"
     assert float(sgd.momentum) == pytest.approx(0.9)
     schedule = sgd._learning_rate  # piecewise: 0.1, then x0.1 at epochs 82 and 123 of 352 steps each
