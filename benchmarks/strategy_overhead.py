@@ -102,7 +102,8 @@ def main() -> None:
             result.update({
                 "model": model,
                 "zoo_auto_is": type(distribute.get_strategy("auto")).__name__,
-                "examples_per_s": {"zoo auto": medians["auto"], "OneDeviceStrategy('/cpu:0')": medians["one_device_cpu"]},
+                "examples_per_s": {"zoo auto": medians["auto"],
+                                   "OneDeviceStrategy('/cpu:0')": medians["one_device_cpu"]},
                 "runs": {"zoo auto": rates["auto"], "OneDeviceStrategy('/cpu:0')": rates["one_device_cpu"]},
                 "one_device_over_auto": round(medians["one_device_cpu"] / medians["auto"], 3), **settings,
             })

@@ -59,7 +59,8 @@ def test_info_text_and_json():
         (("info",), "zoo info: the following arguments are required: name"),
         (("train", "cnn_mnist", "--epochs", "0"), "expected a positive integer, got 0"),
         (("train", "cnn_mnist", "--data-dir", "/no/such/dir"), "no such directory: /no/such/dir"),
-        (("evaluate", "cnn_mnist", "--pretrained", "nope"), "zoo: error: cnn_mnist has no weights tagged 'nope'; available: 'mnist_v2'"),
+        (("evaluate", "cnn_mnist", "--pretrained", "nope"),
+         "zoo: error: cnn_mnist has no weights tagged 'nope'; available: 'mnist_v2'"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_status_2(args, message):

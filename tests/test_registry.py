@@ -54,7 +54,8 @@ def test_list_models_pretrained_filter_follows_manifest():
     assert "resnet20_cifar10" in whole and "mobilenet_v2_cifar10" in whole and "gpt2_lm" in whole
     zoo.register(_card("my_bare_model"))  # a card with no weights at all
     try:
-        assert "my_bare_model" in zoo.list_models(pretrained=False) and "my_bare_model" not in zoo.list_models(pretrained=True)
+        assert "my_bare_model" in zoo.list_models(pretrained=False)
+        assert "my_bare_model" not in zoo.list_models(pretrained=True)
     finally:
         zoo.unregister("my_bare_model")
     with pytest.raises(ValueError, match="pretrained must be True, False, 'backbone' or None"):

@@ -14,7 +14,10 @@ import keras
 from keras import layers
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
-BN_MOMENTUM = 0.9  # PyTorch's default (0.1 there), as in the papers; Keras' 0.99 lags early in training (all CIFAR models)
+
+# Every batch norm of the CIFAR models: PyTorch's default (0.1 there), as in the papers; at Keras' 0.99 the moving
+# statistics trail the weights early in training (docs/EXPERIMENTS.md, mobilenet_v2_cifar10).
+BN_MOMENTUM = 0.9
 
 
 def _conv_bn_relu(x, filters: int, kernel: int = 3, strides: int = 1, name: str = "") -> keras.KerasTensor:
