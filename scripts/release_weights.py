@@ -32,6 +32,7 @@ from zoo import api, manifest  # noqa: E402
 from zoo._io import atomic_path, sha256_file  # noqa: E402
 from zoo.data.catalog import DATASETS  # noqa: E402
 from zoo.training import training_seconds  # noqa: E402
+from zoo.schema import Recipe  # noqa: E402
 
 CHECK_BATCH, CHECK_SEED, CHECK_ATOL, CHECK_RTOL = 4, 0, 1e-4, 1e-5
 
@@ -152,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
             report["training_s"] = training_seconds(logs, args.examples_per_epoch)
     if report["model"] != card.name:
         parser.error(f"{args.run} is a run of {report['model']}, not {card.name}")
+    for field in ("loss", "label_smoothing"):  # the test loss is computed with the card's compile, not the run's
+        ran, carded = report["recipe"].get(field, getattr(Recipe, field)), getattr(card.recipe, field)
+        if not args.from_release and ran != carded:
+            parser.error(f"the run trained with {field}={ran!r} but {card.name}'s card has {carded!r}, and the test "
+                         "loss is measured with the card's: put the run's recipe on the card first")
     if args.from_release and args.from_release != args.tag:
         parser.error("--from-release stores a weight set anew under its own tag: give the same --tag")
     hparams = report["hparams"]

@@ -404,3 +404,20 @@ def test_the_card_gives_the_training_time_of_every_epoch_where_the_run_recorded_
     mixed = dataclasses.replace(default_info, train_log={**log, "dtype_policy": "mixed_bfloat16"})
     assert "10 minutes on" in mixed.describe() and ", under mixed_bfloat16" in mixed.describe()
     assert "under" not in last_process.describe().split("training     ")[1].splitlines()[0]
+
+
+def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
+    # The release measures the test loss with the card's compile: a run with another label smoothing would put a
+    # loss on the card that `zoo evaluate` does not reproduce (resnet56's first release did, 2026-11-25).
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "release_weights.py"
+    spec = importlib.util.spec_from_file_location("release_weights", script)
+    release = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(release)
+    card = zoo.info("resnet20_cifar10")
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": card.name, "recipe": {"label_smoothing": 0.0}}))
+    with pytest.raises(SystemExit) as exit_info:
+        release.main([card.name, "--tag", "x_v1", "--run", str(tmp_path), "--configurations-tried", "1"])
+    assert exit_info.value.code == 2
+    assert "the run trained with label_smoothing=0.0 but resnet20_cifar10's card has 0.1" in capsys.readouterr().err
