@@ -5,10 +5,9 @@
 #
 #   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
 #
-# MODEL: resnet20 (40 epochs), mobilenet (15), resnet56 (18, under mixed bfloat16: 1.23x the examples/s of float32
-# on AVX512-BF16 cores, benchmarks/strategy_overhead.py), fashion (31: the card's warm restarts, five cycles);
-# default: all four in that order. Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
-# mobilenet and resnet56 have resnet20_cifar10's short recipe on their cards.
+# MODEL: resnet20, mobilenet, resnet56, fashion; default: all four in that order. Each runs its card's recipe (the
+# number of epochs included); resnet56 under mixed bfloat16 (1.23x the examples/s of float32 on AVX512-BF16 cores,
+# benchmarks/strategy_overhead.py). Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
 set -u
 RUNS=$(realpath -m "${1:-runs}")
 shift || true
@@ -22,19 +21,21 @@ for model in $MODELS; do
 done
 mkdir -p "$RUNS"
 
-run() {  # NAME EPOCHS EXTRA_KWARGS
-    local tag=$1_e$2
-    echo "== $(date -u +%FT%TZ) $1, $2 epochs -> $RUNS/$tag" >> "$RUNS/$tag.log"
-    "$PYTHON" -c "import zoo; zoo.train('$1', epochs=$2, test=False, model_dir='$RUNS/$tag', verbose=2$3)" \
+run() {  # NAME EXTRA_KWARGS
+    local epochs tag
+    epochs=$("$PYTHON" -c "import zoo; print(zoo.info('$1').recipe.epochs)") || exit 1
+    tag=$1_e$epochs
+    echo "== $(date -u +%FT%TZ) $1, $epochs epochs -> $RUNS/$tag" >> "$RUNS/$tag.log"
+    "$PYTHON" -c "import zoo; zoo.train('$1', test=False, model_dir='$RUNS/$tag', verbose=2$2)" \
         >> "$RUNS/$tag.log" 2>&1
     echo "== exit $? at $(date -u +%FT%TZ)" >> "$RUNS/$tag.log"
 }
 
 for model in $MODELS; do
     case $model in
-        resnet20) run resnet20_cifar10 40 "" ;;
-        mobilenet) run mobilenet_v2_cifar10 15 "" ;;
-        resnet56) run resnet56_cifar10 18 ", mixed_precision='bfloat16'" ;;
-        fashion) run cnn_fashion_mnist 31 "" ;;
+        resnet20) run resnet20_cifar10 "" ;;
+        mobilenet) run mobilenet_v2_cifar10 "" ;;
+        resnet56) run resnet56_cifar10 ", mixed_precision='bfloat16'" ;;
+        fashion) run cnn_fashion_mnist "" ;;
     esac
 done
