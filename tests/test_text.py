@@ -448,3 +448,22 @@ def test_tflite_of_a_language_model_gives_its_logits_on_token_ids(language_model
         zoo.predict(path, ["ROMEO:"])
     with pytest.raises(zoo.ExportError, match="int8 quantization of gpt_shakespeare is not offered"):
         zoo.export(language_model, tmp_path / "q.tflite", format="tflite", quantization="int8")
+
+
+@pytest.mark.parametrize("buckets", [16381, 32749, 46340])
+def test_the_bigram_hash_is_the_int64_formula_in_int32(buckets):
+    """HashedBigramEmbedding's rows are (id * 1_000_003 + next * 7_919) mod buckets, the formula the shipped
+    weights were trained with in int64, computed in int32 so that JAX (no int64 without x64) hashes alike."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 2**31 - 1, size=(4, 64)).astype("int32")
+    ids[0, :5] = [0, 1, 16383, 2**31 - 1, 0]
+    layer = zoo.models.text.HashedBigramEmbedding(buckets, 1, mask_zero=False)
+    layer.build(ids.shape)
+    layer.embeddings.assign(np.arange(buckets, dtype="float32")[:, None])
+    following = np.concatenate([ids[:, 1:], np.zeros_like(ids[:, :1])], axis=1).astype(np.int64)
+    want = (ids.astype(np.int64) * 1_000_003 + following * 7_919) % buckets
+    want = np.where((ids > 0) & (following > 0), want, 0)
+    got = keras.ops.convert_to_numpy(layer(ids))[..., 0]
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="buckets must be at least 1 and at most 46340"):
+        zoo.models.text.HashedBigramEmbedding(46341, 1)

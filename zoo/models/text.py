@@ -153,8 +153,11 @@ class HashedBigramEmbedding(layers.Layer):
     bigram features of fastText (Joulin et al. 2017), added to the token embeddings so that the encoder sees
     "not good" apart from "not" and "good". Zero where the token or the next one is padding. Takes token ids."""
 
+    MAX_BUCKETS = 46_340  # the largest b with b * b < 2**31 (see call)
+
     def __init__(self, buckets: int, output_dim: int, mask_zero: bool = True, **kwargs):
         super().__init__(**kwargs)
+        check_int("buckets", buckets, minimum=1, maximum=self.MAX_BUCKETS)
         self.buckets, self.output_dim, self.mask_zero = buckets, output_dim, mask_zero
 
     def build(self, input_shape):
@@ -162,9 +165,15 @@ class HashedBigramEmbedding(layers.Layer):
                                           initializer=keras.initializers.RandomNormal(stddev=0.02))
 
     def call(self, ids):
-        ids = keras.ops.cast(ids, "int64")
+        # The row is (id * 1_000_003 + next * 7_919) mod buckets (two primes: a cheap, fixed hash), computed in
+        # int32 as sums of products of residues: JAX has no int64 unless x64 is on, and there the int64 form
+        # overflowed and hashed differently from TensorFlow (docs/KNOWN_ISSUES.md). Each product is under
+        # buckets**2 < 2**31, hence the bound on buckets.
+        ids = keras.ops.cast(ids, "int32")
         following = keras.ops.concatenate([ids[:, 1:], keras.ops.zeros_like(ids[:, :1])], axis=1)
-        rows = keras.ops.mod(ids * 1_000_003 + following * 7_919, self.buckets)  # two primes: a cheap, fixed hash
+        b = self.buckets
+        mod = keras.ops.mod
+        rows = mod(mod(mod(ids, b) * (1_000_003 % b), b) + mod(mod(following, b) * (7_919 % b), b), b)
         real = keras.ops.cast(keras.ops.logical_and(ids > 0, following > 0), self.compute_dtype)
         return keras.ops.take(self.embeddings, rows, axis=0) * keras.ops.expand_dims(real, -1)
 
