@@ -97,10 +97,10 @@ def generate(
     text outgrows the model's window (the length it was trained on), the cache is refilled from the last half
     window and decoding goes on from there. ``cached=False`` recomputes the whole window for every character
     (the same text while it fits the window; a sliding window after), and ``compiled=False`` runs the sampling
-    loop eagerly: baselines for benchmarks/generation.py.
+    loop eagerly: baselines for benchmarks/generation.py. The loop is ``keras.ops`` and keras-hub's samplers, so
+    it runs on TensorFlow and JAX alike; only its compiler is the backend's (:func:`_compile`).
     """
     import numpy as np
-    import tensorflow as tf
 
     from zoo import api
 
@@ -132,21 +132,24 @@ def generate(
     # the loop's inputs made in NumPy: a few eager TensorFlow ops cost as much as 50 steps of the compiled loop
     ids = np.zeros((1, total), prompt_ids.dtype)
     ids[0, :prompt_length] = prompt_ids
-    ids, mask = tf.constant(ids), tf.constant(np.arange(total)[None, :] < prompt_length)
+    inputs = (ids, np.arange(total)[None, :] < prompt_length, np.asarray(prompt_length, "int32"))
     if not compiled:
-        out = _loop(model, make_chooser(), window, cached)(ids, mask, tf.constant(prompt_length))
+        import keras
+
+        out = _loop(model, make_chooser(), window, cached)(*map(keras.ops.convert_to_tensor, inputs))
     else:
         # Compiled once per model, sampler settings and length bucket, and kept: later calls run the compiled
-        # loop (with XLA when cached: 4-6x the plain graph here). The sampler's random state starts again from
-        # the seed at each call, so a seed gives the same text every time.
+        # loop (with XLA when cached: 4-6x the plain graph here; each length bucket is one trace of the same
+        # compiled function). The sampler's random state starts again from the seed at each call, so a seed
+        # gives the same text every time.
         key = (sampler, float(temperature), top_k, top_p, cached)
         store = _COMPILED.setdefault(model, {})
         if key not in store:
             chooser = make_chooser()
-            store[key] = (tf.function(_loop(model, chooser, window, cached), jit_compile=cached), chooser)
+            store[key] = (_compile(_loop(model, chooser, window, cached), model, chooser, jit=cached), chooser)
         function, chooser = store[key]
         _reseed(chooser, seed)
-        out = function(ids, mask, tf.constant(prompt_length))
+        out = function(*inputs)
     text = tokenizer.detokenize(np.asarray(out)[0, :max_length])
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
 
@@ -160,51 +163,91 @@ def _reseed(chooser: Any, seed: int | None) -> None:
     generator = getattr(chooser, "seed_generator", None)
     if generator is not None:
         import numpy as np
-        import tensorflow as tf
 
         start = seed if seed is not None else int(np.random.default_rng().integers(0, 2**31 - 1))
-        generator.state.assign(tf.constant([start, 0], dtype=generator.state.dtype))
+        generator.state.assign(np.array([start, 0], dtype=generator.state.dtype))
+
+
+def _compile(loop: Any, model: Any, chooser: Any, *, jit: bool) -> Any:
+    """The sampling loop compiled for the backend, (ids, mask, prompt_length) NumPy arrays -> ids: the one
+    backend-specific piece of generation (the loop itself is ``keras.ops`` and keras-hub's samplers).
+
+    TensorFlow: a ``tf.function`` (with XLA when ``jit``; it reads the model's variables at each call, and
+    traces once per length bucket). JAX: ``jax.jit`` of the loop made stateless, as keras-hub's
+    ``CausalLM.make_generate_function`` does: the model's and the sampler's variables go in as arguments, mapped
+    onto the variables by a ``keras.StatelessScope``, so that the compiled loop reads the weights of the call,
+    not copies taken when it was traced (JAX always compiles with XLA: ``jit`` is for TensorFlow's plain graph,
+    the uncached baseline). The sampler's random state is set from the seed before each call
+    (:func:`_reseed`), so its updated state is not handed back."""
+    import keras
+
+    from zoo import backends
+
+    backend = backends.check_supported()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        function = tf.function(loop, jit_compile=jit)
+        return lambda ids, mask, prompt_length: function(tf.constant(ids), tf.constant(mask),
+                                                         tf.constant(prompt_length))
+    import jax
+
+    variables = [*model.trainable_variables, *model.non_trainable_variables, *chooser.variables]
+
+    def stateless(values, ids, mask, prompt_length):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return loop(ids, mask, prompt_length)
+
+    function = jax.jit(stateless)
+    return lambda ids, mask, prompt_length: function([v.value for v in variables], ids, mask, prompt_length)
 
 
 def _loop(model: Any, chooser: Any, window: int, cached: bool) -> Any:
-    """The sampling loop, (ids, mask, prompt_length) -> ids: over a cache, or the whole window each step."""
-    import tensorflow as tf
+    """The sampling loop, (ids, mask, prompt_length) -> ids: over a cache, or the whole window each step. The
+    sampler is given the model: on JAX it carries the model's variables through its loop (keras-hub's
+    ``Sampler.run_loop``), so that the steps read them from the loop's state."""
+    from keras import ops
 
     if cached:
         stepper = _stepper(model)
-        return lambda ids, mask, prompt_length: _cached_loop(stepper, chooser, ids, mask, prompt_length, window)
+        return lambda ids, mask, prompt_length: _cached_loop(stepper, chooser, ids, mask, prompt_length, window,
+                                                             model)
 
     def next_logits(tokens, cache, index):  # the whole window again for every character (token ids -> logits)
-        start = tf.clip_by_value(index - window, 0, tf.shape(tokens)[1] - window)
-        logits = model(tf.slice(tokens, [0, start], [1, window]), training=False)
-        return logits[:, index - 1 - start, :], None, cache
+        start = ops.clip(index - window, 0, ops.shape(tokens)[1] - window)
+        logits = model(ops.slice(tokens, [0, start], [ops.shape(tokens)[0], window]), training=False)
+        return ops.take(logits, index - 1 - start, axis=1), None, cache
 
-    return lambda ids, mask, prompt_length: chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask)
+    return lambda ids, mask, prompt_length: chooser(next_logits, ids, cache=(), index=prompt_length, mask=mask,
+                                                    model=model)
 
 
-def _cached_loop(stepper: Any, chooser: Any, ids: Any, mask: Any, prompt_length: int, window: int) -> Any:
+def _cached_loop(stepper: Any, chooser: Any, ids: Any, mask: Any, prompt_length: Any, window: int,
+                 model: Any) -> Any:
     """The sampler's loop over a cache: the state holds the tokens from ``start`` to ``index - 2``; each step
     takes token ``index - 1`` at position ``index - 1 - start`` of the window. A full window is refilled from
     its last half (those tokens again from an empty state, at positions 0 ..)."""
-    import tensorflow as tf
+    from keras import ops
 
     half = window // 2
+    batch = ops.shape(ids)[0]
+    prompt_length = ops.cast(prompt_length, "int32")
     weights = stepper.weights()  # read once, before the loop (see _DecoderStepper.weights)
-    first = tf.maximum(prompt_length - window, 0)  # the prompt's tail that fits the window, its last token to come
-    state = stepper.prefill(tf.slice(ids, [0, first], [tf.shape(ids)[0], window]), prompt_length - 1 - first,
-                            weights)
+    first = ops.maximum(prompt_length - window, 0)  # the prompt's tail that fits the window, its last token to come
+    state = stepper.prefill(ops.slice(ids, [0, first], [batch, window]), prompt_length - 1 - first, weights)
 
     def refill(tokens, index):  # only the half kept goes through the model (into a cache as long as the window)
         start = index - 1 - half
-        return stepper.prefill(tf.slice(tokens, [0, start], [tf.shape(tokens)[0], half]), half, weights), start
+        return stepper.prefill(ops.slice(tokens, [0, start], [batch, half]), half, weights), start
 
     def next_logits(tokens, cache, index):
         state, start = cache
-        state, start = tf.cond(index - 1 - start >= window, lambda: refill(tokens, index), lambda: (state, start))
-        logits, state = stepper.step(tokens[:, index - 1], state, index - 1 - start, weights)
+        state, start = ops.cond(index - 1 - start >= window, lambda: refill(tokens, index), lambda: (state, start))
+        token = ops.slice(tokens, [0, index - 1], [batch, 1])[:, 0]
+        logits, state = stepper.step(token, state, index - 1 - start, weights)
         return logits, None, (state, start)
 
-    return chooser(next_logits, ids, cache=(state, tf.cast(first, tf.int32)), index=prompt_length, mask=mask)
+    return chooser(next_logits, ids, cache=(state, first), index=prompt_length, mask=mask, model=model)
 
 
 def _is_zoo_lm(model: Any) -> bool:
@@ -237,11 +280,10 @@ class _LSTMStepper:
         return None
 
     def prefill(self, tokens: Any, length: Any, weights: None) -> Any:
-        import tensorflow as tf
+        from keras import ops
 
         x = self.embedding(tokens)
-        mask = tf.range(tf.shape(tokens)[1])[None, :] < length
-        mask = tf.broadcast_to(mask, tf.shape(tokens))
+        mask = ops.broadcast_to(ops.arange(tokens.shape[1])[None, :] < length, ops.shape(tokens))
         state = []
         for rnn in self.rnns:
             x, h, c = rnn(x, mask=mask)
@@ -275,11 +317,11 @@ class _DecoderStepper:
         """Each decoder's attention projections as matrices ((dim, heads * size); the output's (heads * size,
         dim)) and flat biases, made once per call, before the sampling loop: reshaped inside it, XLA on CPU
         compiles them into the same slow loop as the layer's einsum (docs/KNOWN_ISSUES.md)."""
-        import tensorflow as tf
+        from keras import ops
 
         def matrix(dense, shape):
-            bias = None if dense.bias is None else tf.reshape(dense.bias, [-1])
-            return tf.reshape(dense.kernel, shape), bias
+            bias = None if dense.bias is None else ops.reshape(dense.bias, [-1])
+            return ops.reshape(dense.kernel, shape), bias
 
         out = []
         for decoder in self.decoders:
@@ -301,10 +343,10 @@ class _DecoderStepper:
     def prefill(self, tokens: Any, length: Any, weights: Any) -> Any:
         # the segment at once, into empty caches as long as the window: positions from `length` on hold padding
         # or nothing yet, overwritten before they are read
-        import tensorflow as tf
+        from keras import ops
 
-        empty = tf.zeros([tf.shape(tokens)[0], self.decoders[0].num_heads, self.window, self.size],
-                         self.embedding.compute_dtype)
+        empty = ops.zeros([ops.shape(tokens)[0], self.decoders[0].num_heads, self.window, self.size],
+                          self.embedding.compute_dtype)
         return self._run(self.embedding(tokens), [(empty, empty)] * len(self.decoders), 0, weights)[1]
 
     def step(self, token: Any, state: Any, position: Any, weights: Any) -> tuple[Any, Any]:
@@ -313,10 +355,10 @@ class _DecoderStepper:
 
 
 def _project(x: Any, projection: tuple[Any, Any]) -> Any:
-    import tensorflow as tf
+    from keras import ops
 
     kernel, bias = projection
-    y = tf.matmul(x, kernel)
+    y = ops.matmul(x, kernel)
     return y if bias is None else y + bias
 
 
@@ -328,25 +370,24 @@ def _decoder_block(decoder: Any, projections: dict[str, tuple[Any, Any]], x: Any
     arithmetic and weights as the layer's call with ``self_attention_cache`` (checked in tests/test_text.py), but
     each projection is a plain matmul with the matrices of :meth:`_DecoderStepper.weights`: XLA on CPU compiles
     the layer's one-token EinsumDense contractions into a slow scalar loop (docs/KNOWN_ISSUES.md)."""
-    import keras
-    import tensorflow as tf
+    from keras import ops
 
-    batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    batch, length = ops.shape(x)[0], ops.shape(x)[1]
     heads, window, size = int(keys.shape[1]), int(keys.shape[2]), int(keys.shape[3])
 
     def split(t):  # (batch, T, heads * size) -> (batch, heads, T, size)
-        return tf.transpose(tf.reshape(t, [batch, length, heads, size]), [0, 2, 1, 3])
+        return ops.transpose(ops.reshape(t, [batch, length, heads, size]), [0, 2, 1, 3])
 
     def attend(x):
         q = split(_project(x, projections["query"])) * (1.0 / math.sqrt(size))
         k, v = split(_project(x, projections["key"])), split(_project(x, projections["value"]))
         at = [0, 0, start, 0]  # written in place, as keras-hub's cache update
-        keys_out, values_out = keras.ops.slice_update(keys, at, k), keras.ops.slice_update(values, at, v)
-        scores = tf.matmul(q, keys_out, transpose_b=True)  # (batch, heads, T, window)
-        seen = tf.range(window)[None, :] <= start + tf.range(length)[:, None]  # causal: (T, window)
-        scores = tf.where(seen, scores, tf.constant(-1e9, scores.dtype))
-        out = tf.transpose(tf.matmul(tf.nn.softmax(scores), values_out), [0, 2, 1, 3])  # (batch, T, heads, size)
-        return _project(tf.reshape(out, [batch, length, heads * size]), projections["output"]), keys_out, values_out
+        keys_out, values_out = ops.slice_update(keys, at, k), ops.slice_update(values, at, v)
+        scores = ops.matmul(q, ops.swapaxes(keys_out, 2, 3))  # (batch, heads, T, window)
+        seen = ops.arange(window)[None, :] <= start + ops.arange(length)[:, None]  # causal: (T, window)
+        scores = ops.where(seen, scores, ops.cast(-1e9, scores.dtype))
+        out = ops.transpose(ops.matmul(ops.softmax(scores), values_out), [0, 2, 1, 3])  # (batch, T, heads, size)
+        return _project(ops.reshape(out, [batch, length, heads * size]), projections["output"]), keys_out, values_out
 
     def feedforward(x):
         return decoder._feedforward_output_dense(decoder._feedforward_intermediate_dense(x))
