@@ -75,6 +75,45 @@ def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(size)``: a folder on a filesystem of its own of ``size`` (a size-limited tmpfs, "512k"),
+    unmounted at the end of the test. Skips with the reason where mounting is refused (it needs root, as CI
+    has, or CAP_SYS_ADMIN)."""
+    mounted = []
+
+    def make(size: str = "512k", name: str = "disk") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a {size} tmpfs at {folder} to fill it (needs root or CAP_SYS_ADMIN): "
+                        f"{done.stderr.strip() or done.returncode}")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path, leave: int = 0) -> None:
+    """Fill ``folder``'s filesystem until ``leave`` bytes are free."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free - leave
+    with open(folder / "filler", "wb") as f:
+        while free > 0:
+            chunk = min(free, 1 << 16)
+            try:
+                f.write(b"\0" * chunk)
+                f.flush()
+            except OSError:
+                break
+            free -= chunk
+
+
+@pytest.fixture
 def cli(capsys):
     """`cli("predict", ...)`: cli_in_process with this test's captured output."""
     return lambda *args: cli_in_process(capsys, *args)

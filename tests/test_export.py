@@ -156,7 +156,7 @@ def test_a_model_without_an_input_spec_is_refused(tmp_path):
 
 def test_a_failed_export_leaves_nothing_half_written(model, tmp_path, monkeypatch):
     def broken(self, filepath, **kwargs):
-        Path(filepath).mkdir(parents=True)
+        Path(filepath).mkdir(parents=True, exist_ok=True)
         (Path(filepath) / "saved_model.pb").write_bytes(b"half")
         raise OSError("disk full")
 
@@ -164,7 +164,42 @@ def test_a_failed_export_leaves_nothing_half_written(model, tmp_path, monkeypatc
     monkeypatch.setattr(archive_class, "write_out", broken)
     with pytest.raises(OSError, match="disk full"):
         zoo.export(model, tmp_path / "m")
-    assert list((tmp_path / "m").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # the folder the export made, too
+
+
+@pytest.mark.parametrize("format, name", [("saved_model", "sm"), ("keras", "m.keras"), ("tflite", "m.tflite")])
+def test_an_export_onto_a_full_disk_is_one_error_and_leaves_nothing(model, small_disk, format, name):
+    """TensorFlow's "No space left on device" (a ResourceExhaustedError of SaveV2) was a traceback, and the
+    SavedModel's target folder was left empty."""
+    from tests.conftest import fill
+
+    disk = small_disk("256k")
+    fill(disk, leave=64 << 10)  # cnn_mnist's weights take 410 KB
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/{name}(/1)?: no space left on the device \(.* free; the "
+                                                r"write needs about (409.7|41\d.\d) KB\)"):  # the weights; TFLite: its file and sidecar
+        zoo.export(model, disk / name, format=format)
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_an_export_that_fills_the_disk_midway_leaves_nothing(model, small_disk, monkeypatch):
+    """Where the free space looked enough and the device filled while TensorFlow wrote."""
+    from tests.conftest import fill
+    from zoo import _io
+
+    disk = small_disk("768k")
+    fill(disk, leave=500 << 10)
+    monkeypatch.setattr(_io, "check_space", lambda target, needed: None)  # as if another writer took the space
+    fill_more = disk / "another_writer"
+    real = exporting._write_saved_model
+
+    def crowded(*args, **kwargs):
+        fill_more.write_bytes(b"x" * (400 << 10))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporting, "_write_saved_model", crowded)
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/sm/1: no space left on the device"):
+        zoo.export(model, disk / "sm")
+    assert sorted(p.name for p in disk.iterdir()) == ["another_writer", "filler"]
 
 
 def test_keras_round_trip_in_safe_mode(model, tmp_path):
@@ -316,3 +351,114 @@ def test_predict_bad_inputs(tmp_path, cli):
     zoo_lines = [line for line in out.stderr.splitlines() if line.startswith("zoo")]
     assert len(zoo_lines) == 1 and "cannot be read as an image" in zoo_lines[0], out.stderr
     assert out.stderr.strip().splitlines()[-1] == zoo_lines[0]
+
+
+# ------------------------------------------------------------------ an export's files vouch for each other (issue 31)
+
+
+@pytest.fixture(scope="module")
+def text_tflite(tmp_path_factory) -> Path:
+    """A small transformer_imdb (TFLite builtins) exported with its description and vocabulary."""
+    small = zoo.get("transformer_imdb", compile=False, sequence_length=16, embedding_dim=16, intermediate_dim=32)
+    return zoo.export(small, tmp_path_factory.mktemp("text_tflite") / "t.tflite", format="tflite")
+
+
+def _copy_export(path: Path, folder: Path) -> Path:
+    import shutil
+
+    folder.mkdir()
+    for f in path.parent.glob(f"{path.stem}.*"):
+        shutil.copy(f, folder / f.name)
+    return folder / path.name
+
+
+def _edit_description(path: Path, change) -> None:
+    sidecar = exporting.tflite_sidecar(path)
+    about = json.loads(sidecar.read_text())
+    change(about)
+    sidecar.write_text(json.dumps(about))
+
+
+def test_a_text_tflite_records_the_sha256_of_its_parts(text_tflite):
+    from zoo._io import sha256_file
+
+    about = json.loads(exporting.tflite_sidecar(text_tflite).read_text())
+    vocabulary = text_tflite.with_suffix(".vocab.txt")
+    assert about["parts"] == {"model": {"file": "t.tflite", "sha256": sha256_file(text_tflite)},
+                              "vocabulary": {"file": "t.vocab.txt", "sha256": sha256_file(vocabulary)}}
+    got = zoo.predict(text_tflite, ["a fine film", "dull"], top_k=1)
+    assert [r["top_k"][0]["class_name"] in ("negative", "positive") for r in got] == [True, True]
+
+
+def _shuffled(path: Path) -> None:
+    lines = path.with_suffix(".vocab.txt").read_text().splitlines()
+    path.with_suffix(".vocab.txt").write_text("\n".join(lines[:2] + lines[2:][::-1]) + "\n")
+
+
+def _truncated(path: Path) -> None:
+    lines = path.with_suffix(".vocab.txt").read_text().splitlines()
+    path.with_suffix(".vocab.txt").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+
+
+def _foreign_model(path: Path) -> None:
+    path.write_bytes(b"TFL3" + bytes(1000))  # any other file under the name
+
+
+def _foreign_tokenizer(path: Path) -> None:
+    def change(about):
+        about["preprocessing"]["tokenizer"].update(registered_name="keras>Dense", class_name="Dense",
+                                                   module="keras.layers")
+    _edit_description(path, change)
+
+
+def _vocabulary_elsewhere(path: Path) -> None:
+    def change(about):
+        about["parts"]["vocabulary"]["file"] = "/etc/passwd"
+    _edit_description(path, change)
+
+
+def _vocabulary_above(path: Path) -> None:
+    (path.parent.parent / "v.txt").write_text(path.with_suffix(".vocab.txt").read_text())
+
+    def change(about):
+        about["parts"]["vocabulary"]["file"] = "../v.txt"
+    _edit_description(path, change)
+
+
+def _vocabulary_link(path: Path) -> None:
+    outside = path.parent.parent / "outside.vocab.txt"
+    vocabulary = path.with_suffix(".vocab.txt")
+    outside.write_text(vocabulary.read_text())
+    vocabulary.unlink()
+    vocabulary.symlink_to(outside)
+
+
+def _no_parts(path: Path) -> None:
+    _edit_description(path, lambda about: about.pop("parts"))
+
+
+def _control_class_names(path: Path) -> None:
+    _edit_description(path, lambda about: about.update(class_names=["negative", "\x1b[2Kpositive"]))
+
+
+def _class_names_string(path: Path) -> None:
+    _edit_description(path, lambda about: about.update(class_names="np"))
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (_shuffled, r"t.vocab.txt: not the vocabulary file t.zoo.json was written with \(sha256 mismatch\)"),
+    (_truncated, r"t.vocab.txt: not the vocabulary file t.zoo.json was written with"),
+    (_foreign_model, r"t.tflite: not the model file t.zoo.json was written with"),
+    (_foreign_tokenizer, r"its tokenizer 'keras>Dense' is not one of zoo's \(keras_hub>WordPieceTokenizer, "),
+    (_vocabulary_elsewhere, r"names its vocabulary '/etc/passwd', not a file beside it"),
+    (_vocabulary_above, r"names its vocabulary '../v.txt', not a file beside it"),
+    (_vocabulary_link, r"names its vocabulary 't.vocab.txt', not a file beside it"),
+    (_no_parts, r"records its parts' sha256 \(written by an older zoo\?\); export the model again"),
+    (_control_class_names, r"class name 1 \('\\x1b\[2Kpositive'\) cannot be a class name: it holds control"),
+    (_class_names_string, r"class names must be a list of strings, got 'np'"),
+])
+def test_a_text_tflite_whose_parts_do_not_vouch_for_each_other_is_refused(text_tflite, tmp_path, spoil, message):
+    path = _copy_export(text_tflite, tmp_path / "export")
+    spoil(path)
+    with pytest.raises(zoo.InputError, match=message):
+        zoo.predict(path, ["a film so bad it was good"])

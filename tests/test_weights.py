@@ -421,3 +421,16 @@ def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
         release.main([card.name, "--tag", "x_v1", "--run", str(tmp_path), "--configurations-tried", "1"])
     assert exit_info.value.code == 2
     assert "the run trained with label_smoothing=0.0 but resnet20_cifar10's card has 0.1" in capsys.readouterr().err
+
+
+def test_a_download_onto_a_full_disk_is_refused_before_it_starts_and_leaves_nothing(served_info, small_disk,
+                                                                                     monkeypatch):
+    from tests.conftest import fill
+
+    home = small_disk("256k")
+    fill(home, leave=32 << 10)
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    with pytest.raises(zoo.DiskFullError, match=rf"{home}/weights/{served_info.file}: no space left on the device "
+                                                rf"\(.* free; the write needs about"):
+        zoo.get("cnn_mnist", pretrained="served", compile=False)
+    assert list((home / "weights").iterdir()) == [] and not _Handler.requests

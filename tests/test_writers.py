@@ -117,3 +117,110 @@ def test_a_backup_beyond_the_recipes_epochs_is_refused(tmp_path):
                   "logs": []})
     with pytest.raises(ValueError, match="finished epoch 9, beyond this run's 2 epochs"):
         zoo.train("cnn_mnist", model_dir=run, epochs=2, batch_size=8, data_dir=data, verbose=0, filters=(4, 4, 4))
+
+
+# ------------------------------------------------------------------------------------ a full disk (issue 31)
+
+
+def _one_error_line(out) -> str:
+    lines = [line for line in out.stderr.splitlines() if line.startswith("zoo: error:")]
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    return lines[0]
+
+
+def test_every_atomic_writer_on_a_full_disk_raises_one_error_and_leaves_nothing(small_disk):
+    import h5py
+    import keras
+
+    from tests.conftest import fill
+    from zoo._io import atomic_dir, atomic_path, atomic_write_bytes, atomic_write_files
+
+    disk = small_disk("256k")
+    fill(disk, leave=16 << 10)
+    # bytes known in advance (logs, metrics, sidecars, TFLite files): refused before a byte is written
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/a.json: no space left on the device \(.*KB free; the "
+                                                r"write needs about 64.0 KB\)"):
+        atomic_write_bytes(disk / "a.json", b"x" * (64 << 10))
+    with pytest.raises(zoo.DiskFullError, match="needs about 48.0 KB"):
+        atomic_write_files({disk / "m.tflite": b"x" * (40 << 10), disk / "m.zoo.json": b"y" * (8 << 10)})
+    # a writer that cannot say how much it will write (h5py under Keras' save_weights), stopped by the device
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(20_000)])  # 400 KB of weights
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/m.weights.h5: no space left .* needs more than the"):
+        with atomic_path(disk / "m.weights.h5", suffix=".weights.h5") as tmp:
+            model.save_weights(str(tmp))
+    open_files = [i.name for i in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)]
+    assert not [n for n in open_files if str(disk).encode() in n], "h5py still holds the torn file open"
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/d: no space left"):
+        with atomic_dir(disk / "d") as tmp:
+            (tmp / "x").write_bytes(b"x" * (64 << 10))
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+@pytest.mark.parametrize("kind", ["errno", "tensorflow", "other"])
+def test_a_full_disk_said_by_any_writer_is_one_disk_full_error(tmp_path, kind):
+    """ENOSPC injected at the write, as each writer reports it: an OSError's errno (Python, h5py), a message only
+    (TensorFlow's ResourceExhaustedError of SaveV2 and of its event writer); any other error passes unchanged."""
+    import errno
+
+    import tensorflow as tf
+
+    from zoo._io import atomic_path
+
+    error = {"errno": OSError(errno.ENOSPC, "No space left on device"),
+             "tensorflow": tf.errors.ResourceExhaustedError(None, None, f"{tmp_path}/x/variables.data; No space left "
+                                                                        f"on device [Op:SaveV2]"),
+             "other": OSError(errno.EIO, "Input/output error")}[kind]
+    with pytest.raises(OSError) as raised:
+        with atomic_path(tmp_path / "out.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise error
+    if kind == "other":
+        assert raised.value is error
+    else:
+        assert isinstance(raised.value, zoo.DiskFullError) and raised.value.errno == errno.ENOSPC
+        assert str(raised.value).startswith(f"{tmp_path}/out.bin: no space left on the device (")
+        assert "needs more than the 4 bytes it had written" in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_training_onto_a_full_disk_exits_2_with_one_line_and_leaves_no_run_folder(small_disk, tmp_path):
+    """The run's first weights file fills the device: one line naming it, exit status 2 and no signal (h5py
+    closing the torn file at exit was a segmentation fault), and the folder this run made is gone again."""
+    from tests.conftest import run_cli
+    from tests.test_folders import write_image_folder
+
+    images = write_image_folder(tmp_path / "images", per_class=4, extras=False)
+    disk = small_disk("300k")
+    out = run_cli("train", "cnn_mnist", "--epochs", "1", "--data", str(images), "--model-dir", str(disk / "run"),
+                  "--verbose", "0")
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    line = _one_error_line(out)
+    assert f"{disk}/run" in line and "no space left on the device" in line and "needs" in line
+    assert list(disk.iterdir()) == []
+
+
+def test_an_unwritable_zoo_home_is_refused_naming_it(tmp_path, monkeypatch):
+    from zoo import settings
+
+    home = tmp_path / "a_file"
+    home.write_text("not a folder")
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    with pytest.raises(ValueError, match=rf"ZOO_HOME='{home}': zoo cannot write its cache there .*set ZOO_HOME to a "
+                                         "folder you can write"):
+        settings.cache("weights")
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    assert settings.cache("weights") == tmp_path / "home" / "weights" and (tmp_path / "home" / "weights").is_dir()
+
+
+def test_a_read_only_zoo_home_is_refused_naming_it(small_disk, monkeypatch):
+    import subprocess
+
+    from zoo import settings
+
+    disk = small_disk("64k")
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    monkeypatch.setenv("ZOO_HOME", str(disk))
+    with pytest.raises(ValueError, match=rf"ZOO_HOME='{disk}': zoo cannot write its cache there \({disk}/weights: "
+                                         r"Read-only file system\)"):
+        settings.cache("weights")

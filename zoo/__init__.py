@@ -25,6 +25,7 @@ from zoo.errors import (
     DataFormatError,
     DataNotFoundError,
     DeviceUnavailableError,
+    DiskFullError,
     ExportError,
     InputError,
     ModelExistsError,
@@ -48,7 +49,7 @@ __all__ = [
     "predict", "generate",
     "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError", "ExportError", "InputError", "BusyError", "UntrainedHeadWarning",
+    "DeviceUnavailableError", "ExportError", "InputError", "BusyError", "DiskFullError", "UntrainedHeadWarning",
 ]
 
 

@@ -47,6 +47,11 @@ class InputError(ZooError, ValueError):
     wrong shape, dtype or value range, an empty batch."""
 
 
+class DiskFullError(ZooError, OSError):
+    """A write ran out of space (or quota) on its device: the message names the path and the space needed, and
+    nothing half-written is left behind."""
+
+
 class BusyError(ZooError, RuntimeError):
     """Another process is writing the same run folder, export or cache entry: a second writer would lose data."""
 

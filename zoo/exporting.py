@@ -10,15 +10,19 @@ The model card travels with it in ``assets.extra/zoo_card.json``.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoo._io import atomic_path, atomic_write_text, exclusive, remove_leftovers
+from zoo._io import atomic_dir, atomic_path, atomic_write_files, disk_full_as_error, exclusive, remove_leftovers, \
+    sha256_file
 from zoo._compat import renamed
-from zoo.errors import ExportError
+from zoo.errors import ExportError, InputError
 from zoo.registry import ModelCard
 
 FORMATS = ("saved_model", "keras", "tflite")
@@ -155,18 +159,6 @@ def _write_saved_model(model: Any, card: ModelCard | None, target: Path, empty_b
     (extra / CARD_FILE).write_text(_card_json(model, card))
 
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    import shutil
-
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 @renamed(model_or_name="name_or_model")
 def export(
     name_or_model: Any,
@@ -231,37 +223,46 @@ def export(
     model = _undistributed(model)
     input_spec(model, card)  # a model without an input spec fails here, before anything is written
 
-    if format == "saved_model":
-        path.mkdir(exist_ok=True)
-    with exclusive(target.parent / f".{target.name}.lock", f"zoo export to {target}", remove=True):
-        if target.exists() and not overwrite:  # written by another process since the check above
-            raise ExportError(f"{target} exists already; pass overwrite=True (zoo export --overwrite) to replace it")
-        remove_leftovers(target.parent, target.name)  # of a killed export to the same target
-        _write(model, card, format, target, version, quantization, data_dir)
+    made = format == "saved_model" and not path.exists()
+    try:
+        if made:
+            with disk_full_as_error(path):
+                path.mkdir()
+        with exclusive(target.parent / f".{target.name}.lock", f"zoo export to {target}", remove=True):
+            if target.exists() and not overwrite:  # written by another process since the check above
+                raise ExportError(f"{target} exists already; pass overwrite=True (zoo export --overwrite) to "
+                                  f"replace it")
+            remove_leftovers(target.parent, target.name)  # of a killed export to the same target
+            _write(model, card, format, target, version, quantization, data_dir)
+    except BaseException:
+        if made:  # the folder this export made, left empty by its failure
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
     return target
 
 
 def _write(model: Any, card: ModelCard | None, format: str, target: Path, version: int, quantization: str | None,
            data_dir: Any) -> None:
-    """Write the export into a temporary place beside ``target`` and rename it into place."""
+    """Write the export into a temporary place beside ``target`` and rename it into place; the device's free
+    space is checked against the model's weights first."""
+    needed = weights_bytes(model)
     if format == "saved_model":
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=target.parent))
-        try:
-            _write_saved_model(model, card, tmp / "model")
-            _replace_dir(tmp / "model", target)
-        finally:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(target, needed, replace=True) as tmp:
+            _write_saved_model(model, card, tmp)
     elif format == "keras":
-        with atomic_path(target, suffix=".keras") as tmp:
+        with atomic_path(target, suffix=".keras", needed=needed) as tmp:
             model.save(str(tmp))
     else:
         data, flex = _tflite_bytes(model, card, quantization, data_dir)
-        for sidecar, text in _tflite_sidecars(model, card, target, flex).items():  # what it needs to run, first
-            atomic_write_text(sidecar, text)
-        with atomic_path(target, suffix=".tflite") as tmp:
-            tmp.write_bytes(data)
+        atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, flex)})  # all or none
+
+
+def weights_bytes(model: Any) -> int:
+    """The bytes of a model's weights: what any file of it takes, at least."""
+    import numpy as np
+
+    return sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
 
 
 def tflite_sidecar(target: Path) -> Path:
@@ -285,36 +286,164 @@ def _token_preprocessor(model: Any) -> Any:
     return model.preprocessor
 
 
-def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, flex: bool) -> dict[Path, str]:
+def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, data: bytes, flex: bool) -> dict[Path, bytes]:
     """The card, and for a text model the tokenizer's settings and vocabulary: a text model's TFLite file takes
-    token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first. ``flex``: the
-    file needs the Flex delegate."""
+    token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first. The description
+    records the sha256 of the model file and of the vocabulary (``parts``), so that files that travel together
+    vouch for each other. ``flex``: the file needs the Flex delegate."""
     import keras
-    import keras_hub
 
     from zoo import api
 
-    data: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
-                            "card": json.loads(_card_json(model, card)),
-                            "class_names": list(api.class_names(card, model) or ())}
+    about: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
+                             "card": json.loads(_card_json(model, card)),
+                             "class_names": list(api.class_names(card, model) or ())}
     if flex:
-        data["requires"] = ("the Flex delegate (TensorFlow's own kernels for ops TFLite lacks: this model's LSTM "
-                            "loop); LiteRT with tensorflow-lite-select-tf-ops")
-    files: dict[Path, str] = {}
+        about["requires"] = ("the Flex delegate (TensorFlow's own kernels for ops TFLite lacks: this model's LSTM "
+                             "loop); LiteRT with tensorflow-lite-select-tf-ops")
+    files: dict[Path, bytes] = {}
+    parts = {"model": _part(target, data)}
     preprocessor = _token_preprocessor(model)
     if preprocessor is not None:
         tokenizer = keras.saving.serialize_keras_object(preprocessor.tokenizer)
         tokenizer["config"].pop("vocabulary", None)
         name, shape, dtype = _token_ids_spec(model)
-        tokenizing = {"input": {"name": name, "shape": list(shape), "dtype": dtype},
-                      "tokenizer": tokenizer, "empty_token_id": preprocessor.empty_token_id}
-        if isinstance(preprocessor.tokenizer, keras_hub.tokenizers.WordPieceTokenizer):  # code points need none
+        about["preprocessing"] = {"input": {"name": name, "shape": list(shape), "dtype": dtype},
+                                  "tokenizer": tokenizer, "empty_token_id": preprocessor.empty_token_id}
+        if isinstance(preprocessor.tokenizer, _tokenizer_classes()["keras_hub>WordPieceTokenizer"]):  # code points: none
             vocabulary = target.with_suffix(".vocab.txt")
-            files[vocabulary] = "\n".join(preprocessor.tokenizer.get_vocabulary()) + "\n"
-            tokenizing["vocabulary_file"] = vocabulary.name
-        data["preprocessing"] = tokenizing
-    files[tflite_sidecar(target)] = json.dumps(data, indent=2) + "\n"
+            files[vocabulary] = ("\n".join(preprocessor.tokenizer.get_vocabulary()) + "\n").encode("utf-8")
+            parts["vocabulary"] = _part(vocabulary, files[vocabulary])
+    about["parts"] = parts
+    files[tflite_sidecar(target)] = (json.dumps(about, indent=2) + "\n").encode("utf-8")
     return files
+
+
+def _part(path: Path, data: bytes) -> dict[str, str]:
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _tokenizer_classes() -> dict[str, type]:
+    """The tokenizers zoo's text models use, by their registered names: the only ones a description may name."""
+    import keras
+    import keras_hub
+
+    from zoo.models.text import HeadTailWordPieceTokenizer
+
+    classes = (keras_hub.tokenizers.WordPieceTokenizer, keras_hub.tokenizers.UnicodeCodepointTokenizer,
+               HeadTailWordPieceTokenizer)
+    return {keras.saving.get_registered_name(c): c for c in classes}
+
+
+@dataclasses.dataclass
+class TFLiteExport:
+    """A ``.tflite`` export of zoo read back with its description, every part checked: the card of its model,
+    its class names, the preprocessor that turns texts into its token ids (None for an image model), and the
+    interpreter's ``serving_default`` runner."""
+
+    path: Path
+    card: ModelCard
+    class_names: tuple[str, ...]
+    preprocessor: Any
+    runner: Any
+
+
+def load_tflite(path: str | os.PathLike[str]) -> TFLiteExport:
+    """Read a ``.tflite`` export and its description (``m.zoo.json``): the sha256 of the model file and of the
+    vocabulary as recorded, the vocabulary a file beside the model, the tokenizer one of zoo's own classes
+    (checked before it is built), the class names as many as the outputs. Anything else is an InputError naming
+    the file."""
+    path = Path(path)
+    sidecar = tflite_sidecar(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such TFLite file")
+    about = _read_description(path, sidecar)
+    from zoo import registry
+
+    try:
+        card = registry.get_card(about["model"])
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{sidecar}: names no zoo model ({about.get('model')!r})") from e
+    if card.task == "language-modeling":
+        raise InputError(f"{path} is a language model's: run it with the TFLite interpreter on token ids")
+    _checked_part(sidecar, about, "model", path)
+    preprocessor = _tflite_preprocessor(sidecar, about)
+    runner = _tflite_runner(path)
+    return TFLiteExport(path, card, _tflite_class_names(sidecar, about, runner), preprocessor, runner)
+
+
+def _read_description(path: Path, sidecar: Path) -> dict[str, Any]:
+    if not sidecar.is_file():
+        raise InputError(f"{path}: its description {sidecar.name} is missing beside it; export with zoo export "
+                         f"--format tflite, which writes both")
+    try:
+        about = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputError(f"{sidecar}: not a zoo TFLite description ({e})") from e
+    if not isinstance(about, dict) or not isinstance(about.get("parts"), dict):
+        raise InputError(f"{sidecar}: not a zoo TFLite description that records its parts' sha256 (written by an "
+                         f"older zoo?); export the model again")
+    return about
+
+
+def _checked_part(sidecar: Path, about: dict[str, Any], role: str, path: Path | None = None) -> Path:
+    """The file the description names for ``role`` (``path``, or a file beside it), its sha256 as recorded."""
+    part = about["parts"].get(role)
+    if not isinstance(part, dict) or not all(isinstance(part.get(k), str) for k in ("file", "sha256")):
+        raise InputError(f"{sidecar}: records no file and sha256 for its {role}; export the model again")
+    if path is None:
+        name = part["file"]
+        path = sidecar.parent / name
+        if Path(name).name != name or name in ("", ".", "..") or path.resolve().parent != sidecar.parent.resolve():
+            raise InputError(f"{sidecar}: names its {role} {name!r}, not a file beside it; an export's files "
+                             f"stay together in one folder")
+    if not path.is_file():
+        raise InputError(f"{sidecar}: its {role} {path.name} is missing beside it")
+    if sha256_file(path) != part["sha256"]:
+        raise InputError(f"{path}: not the {role} file {sidecar.name} was written with (sha256 mismatch); the "
+                         f"files of one export travel together: export the model again")
+    return path
+
+
+def _tflite_preprocessor(sidecar: Path, about: dict[str, Any]) -> Any:
+    """The token-ids preprocessor a text model's description gives (None for an image model)."""
+    tokenizing = about.get("preprocessing")
+    if tokenizing is None:
+        return None
+    from zoo.models.text import TokenIdsPreprocessor, read_vocabulary
+
+    spec = tokenizing.get("tokenizer") if isinstance(tokenizing, dict) else None
+    classes = _tokenizer_classes()
+    name = spec.get("registered_name") if isinstance(spec, dict) else None
+    if name not in classes or not isinstance(spec.get("config"), dict):
+        raise InputError(f"{sidecar}: its tokenizer {name!r} is not one of zoo's ({', '.join(classes)})")
+    empty = tokenizing.get("empty_token_id")
+    try:
+        tokenizer = classes[name].from_config(spec["config"])
+        if "vocabulary" in about["parts"]:
+            tokenizer.set_vocabulary(read_vocabulary(_checked_part(sidecar, about, "vocabulary")))
+        return TokenIdsPreprocessor(tokenizer, empty)
+    except (TypeError, ValueError, KeyError) as e:
+        raise InputError(f"{sidecar}: its tokenizer's settings do not make a {name} ({e})") from e
+
+
+def _tflite_runner(path: Path) -> Any:
+    import tensorflow as tf
+
+    try:
+        return tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    except (ValueError, RuntimeError) as e:
+        raise InputError(f"{path}: the TFLite interpreter cannot run it ({_first_error(e)})") from e
+
+
+def _tflite_class_names(sidecar: Path, about: dict[str, Any], runner: Any) -> tuple[str, ...]:
+    from zoo._names import check_class_names
+
+    (size,) = runner.get_output_details()["probabilities"]["shape"][-1:]
+    names = about.get("class_names")
+    if names == []:  # a model of the user's own, without a card: its class ids are its names
+        return ()
+    return check_class_names(names, count=int(size), where=str(sidecar), error=InputError)
 
 
 def _token_ids_spec(model: Any) -> tuple[str, tuple[int | None, ...], str]:
@@ -410,4 +539,4 @@ def load_card(saved_model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads((Path(saved_model_dir) / "assets.extra" / CARD_FILE).read_text())
 
 
-__all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card"]
+__all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card", "load_tflite"]

@@ -53,53 +53,24 @@ def _top_k(labels: list[str], probabilities: np.ndarray, names: Any, top_k: int)
 
 
 def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]:
-    """Classify with a ``.tflite`` export of zoo: images as the card says, texts tokenised with the tokenizer
-    settings and vocabulary written beside it (``m.zoo.json``, ``m.vocab.txt``), then the TFLite interpreter."""
-    import json
+    """Classify with a ``.tflite`` export of zoo (its parts checked: ``zoo.exporting.load_tflite``): images as
+    the card says, texts tokenised with the tokenizer and vocabulary written beside it, then the interpreter."""
+    from zoo.exporting import load_tflite, tflite_sidecar
 
-    import keras
-    import tensorflow as tf
-
-    from zoo import registry
-    from zoo.exporting import tflite_sidecar
-
-    sidecar = tflite_sidecar(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such TFLite file")
-    if not sidecar.is_file():
-        raise InputError(f"{path}: its description {sidecar.name} is missing beside it; export with zoo export "
-                         f"--format tflite, which writes both")
+    export = load_tflite(path)
+    batch, labels = _batch(export.card, inputs)
+    if export.preprocessor is not None:
+        batch = np.asarray(export.preprocessor(batch), np.int32)
+    (name,) = export.runner.get_input_details()
     try:
-        about = json.loads(sidecar.read_text(encoding="utf-8"))
-        card = registry.get_card(about["model"])
-    except (ValueError, KeyError) as e:
-        raise InputError(f"{sidecar}: not a zoo TFLite description ({e})") from e
-    if card.task == "language-modeling":
-        raise InputError(f"{path} is a language model's: run it with the TFLite interpreter on token ids")
-    batch, labels = _batch(card, inputs)
-    tokenizing = about.get("preprocessing")
-    if tokenizing is not None:
-        from zoo.models.text import TokenIdsPreprocessor, read_vocabulary
-
-        tokenizer = keras.saving.deserialize_keras_object(tokenizing["tokenizer"])
-        if "vocabulary_file" in tokenizing:
-            vocabulary = path.parent / tokenizing["vocabulary_file"]
-            if not vocabulary.is_file():
-                raise InputError(f"{path}: its vocabulary {vocabulary.name} is missing beside it")
-            tokenizer.set_vocabulary(read_vocabulary(vocabulary))
-        batch = np.asarray(TokenIdsPreprocessor(tokenizer, tokenizing["empty_token_id"])(batch), np.int32)
-    interpreter = tf.lite.Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner("serving_default")
-    (name,) = runner.get_input_details()
-    try:
-        outputs = runner(**{name: np.asarray(batch)})
-    except RuntimeError as e:
-        if "Flex delegate" not in str(e):
-            raise
-        raise InputError(f"{path} uses TensorFlow ops through the Flex delegate (see {sidecar.name}), which this "
-                         f"TensorFlow's tf.lite.Interpreter does not link; run it where the Flex delegate is "
-                         f"(LiteRT with tensorflow-lite-select-tf-ops), or export a SavedModel") from e
-    return _top_k(labels, np.asarray(outputs["probabilities"]), about.get("class_names"), top_k)
+        outputs = export.runner(**{name: np.asarray(batch)})
+    except (RuntimeError, ValueError) as e:
+        if "Flex delegate" in str(e):
+            raise InputError(f"{path} uses TensorFlow ops through the Flex delegate (see {tflite_sidecar(path).name}), "
+                             f"which this TensorFlow's tf.lite.Interpreter does not link; run it where the Flex "
+                             f"delegate is (LiteRT with tensorflow-lite-select-tf-ops), or export a SavedModel") from e
+        raise InputError(f"{path}: the TFLite interpreter failed on these inputs ({str(e).splitlines()[0][:300]})") from e
+    return _top_k(labels, np.asarray(outputs["probabilities"]), export.class_names, top_k)
 
 
 def _batch(card: Any, inputs: Any) -> tuple[Any, list[str]]:

@@ -466,13 +466,31 @@ def train(
     # One writer to a run folder: a second `zoo train` into it fails at once, naming the first (workers other
     # than the chief write elsewhere).
     lock = exclusive(cfg.shared_dir / LOCK, f"zoo train {cfg.card.name}") if cfg.chief else contextlib.nullcontext()
-    with lock:
+    with _no_litter_on_a_full_disk(cfg), lock:
         prepare(cfg, resume)
         result = _train(cfg, callbacks, pretrained, test)
     if cfg.scratch is not None:
         cfg.scratch.cleanup()
         result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
     return result
+
+
+@contextlib.contextmanager
+def _no_litter_on_a_full_disk(cfg: RunConfig):
+    """Any writer's full disk (the weights files, the CSV and metrics, TensorBoard's event files) as one
+    DiskFullError naming the run's folder; a folder this run made is removed again when no epoch of it was
+    committed (a backup that was is kept: the run resumes from it once there is space)."""
+    from zoo._io import disk_full_as_error
+    from zoo.errors import DiskFullError
+
+    made = cfg.chief and not cfg.shared_dir.exists()
+    try:
+        with disk_full_as_error(cfg.shared_dir):
+            yield
+    except DiskFullError:
+        if made and not (cfg.paths["backup"] / "training_metadata.json").exists():
+            shutil.rmtree(cfg.shared_dir, ignore_errors=True)
+        raise
 
 
 def _fine_tuning_rate(card: ModelCard, pretrained: Any, learning_rate: float | None, hparams: dict[str, Any],

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from zoo import manifest
-from zoo.settings import home, offline  # noqa: F401 - zoo.weights.home() stays public
-from zoo._io import atomic_path, exclusive, remove_leftovers, sha256_file
+from zoo.settings import cache, home, offline  # noqa: F401 - zoo.weights.home() stays public
+from zoo._io import atomic_path, exclusive, is_disk_full, remove_leftovers, sha256_file
 from zoo.errors import WeightsError
 from zoo.manifest import WeightsInfo
 from zoo.registry import ModelCard
@@ -62,7 +62,7 @@ def check_sha256(path: Path, expected: str) -> None:
 def _download(url: str, target: Path, info: WeightsInfo) -> None:
     from tqdm.auto import tqdm
 
-    with atomic_path(target, suffix=WEIGHTS_SUFFIX) as tmp:
+    with atomic_path(target, suffix=WEIGHTS_SUFFIX, needed=info.size) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as out:
                 total = int(response.headers.get("Content-Length") or info.size or 0)
@@ -77,6 +77,8 @@ def _download(url: str, target: Path, info: WeightsInfo) -> None:
         except WeightsError:
             raise
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+            if is_disk_full(e):  # the cache's device, not the download: atomic_path says so
+                raise
             raise WeightsError(f"could not download {url}: {e}; nothing was kept (retry, or put the file at {target})") from e
 
 
@@ -96,6 +98,7 @@ def fetch(info: WeightsInfo) -> Path:
             f"{info.full_name}: {info.file} is not in the cache and ZOO_OFFLINE=1 forbids downloading it; "
             f"fetch {info.url} elsewhere and put it at {cached}"
         )
+    cache("weights")  # a ZOO_HOME that cannot hold the cache is said so before any download
     # One download per file: a second process wanting it waits for the first, then finds it in the cache.
     with exclusive(cached.parent / f".{info.file}.lock", f"zoo downloading {info.file}", wait=True, remove=True):
         if cached.exists():
