@@ -77,3 +77,22 @@ def test_help_everywhere(cli):
                  ("verify", "--help")):
         out = cli(*args)
         assert out.returncode == 0 and out.stdout.startswith("usage: zoo"), args
+
+
+def test_names_from_outside_are_escaped_where_they_are_shown(tmp_path, cli):
+    """A file name (or a class name) holding terminal escapes or line breaks cannot rewrite or fake a line of
+    the CLI's output: they are shown as escapes, in the text and in --json (issue 31)."""
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "\x1b[2K\rfake: 7 100.0%\n.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(path)
+    out = cli("predict", "cnn_mnist", str(path), "--top-k", "1")
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\r" not in out.stdout and out.stdout.count("\n") == 1
+    assert "\\x1b[2K\\rfake: 7 100.0%\\n.png: " in out.stdout
+    as_json = cli("predict", "cnn_mnist", str(path), "--json")
+    assert "\x1b" not in as_json.stdout and json.loads(as_json.stdout)[0]["input"] == str(path)
+    missing = cli("predict", "cnn_mnist", str(tmp_path / "gone\x1b]0;title\x07.png"))
+    assert missing.returncode == 2 and "\x1b" not in missing.stderr and "\x07" not in missing.stderr
+    assert "gone\\x1b]0;title\\x07.png: no such file" in missing.stderr

@@ -4,6 +4,7 @@ travel with the run's weights into predict and export."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,57 @@ def test_pretrained_resnet20_fine_tunes_a_real_folder_better_than_from_scratch(r
     a, b = tuned.test_metrics["accuracy"], scratch.test_metrics["accuracy"]
     print(f"3-class folder, 450 images, 2 epochs: fine-tuned {a:.3f}, from scratch {b:.3f} (150 validation images)")
     assert a > b + 0.1, (a, b)
+
+
+# ---------------------------------------------------------------------------- names are data (issue 31)
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("red\x1b[2K", r"it holds control characters \(\\x1b\)"),
+    ("two\nlines", r"it holds control characters \(\\n\)"),
+    ("\u202eder", r"it holds control characters \(\\u202e\)"),
+    ("   ", "blank"),
+])
+def test_a_folder_whose_name_cannot_be_a_class_name_is_refused_naming_it(tmp_path, name, problem):
+    root = write_image_folder(tmp_path / "data", per_class=2, extras=False)
+    (root / "red").rename(root / name)
+    shown = name.encode("unicode_escape").decode() if name.strip() else name
+    with pytest.raises(zoo.DataFormatError, match=rf"{root}/{re.escape(shown)}: this folder's name "
+                                                  rf"cannot be a class name \({problem}\); rename it"):
+        folders.load_folder(root, kind="image", input_shape=(28, 28, 1))
+
+
+@pytest.fixture(scope="module")
+def three_class_weights(tmp_path_factory) -> Path:
+    """A cnn_mnist of three classes saved as a run saves its best weights."""
+    run = tmp_path_factory.mktemp("run")
+    zoo.get("cnn_mnist", num_classes=3, compile=False, filters=(4, 4, 4)).save_weights(str(run / "best.weights.h5"))
+    return run / "best.weights.h5"
+
+
+@pytest.mark.parametrize("names, message", [
+    ("abc", r"class names must be a list of strings, got 'abc'"),
+    (["a", "b", "a"], r"class names must be distinct; repeated: 'a'"),
+    (["a", "", "c"], r"class name 1 \(''\) cannot be a class name: empty"),
+    (["a", 2, "c"], r"class name 1 \(2\) cannot be a class name: not a string but a int"),
+    (["ok", "\x1b[31mred", "c"], r"class name 1 \('\\x1b\[31mred'\) cannot be a class name: it holds control"),
+    (["a", "b"], "these weights do not fit"),  # a head of 2 where the weights have 3
+])
+def test_class_names_that_travel_with_weights_are_checked_where_they_enter(three_class_weights, names, message):
+    (three_class_weights.parent / "class_names.json").write_text(json.dumps({"model": "cnn_mnist", "class_names": names}))
+    with pytest.raises(zoo.WeightsError, match=message):
+        zoo.get("cnn_mnist", pretrained=str(three_class_weights), filters=(4, 4, 4))
+
+
+def test_good_class_names_travel_with_the_weights(three_class_weights):
+    (three_class_weights.parent / "class_names.json").write_text(
+        json.dumps({"model": "cnn_mnist", "class_names": ["chat", "chien", "oiseau"]}))
+    model = zoo.get("cnn_mnist", pretrained=str(three_class_weights), filters=(4, 4, 4), compile=False)
+    assert model.zoo_class_names == ("chat", "chien", "oiseau")
+
+
+def test_a_cards_class_names_are_checked_too():
+    with pytest.raises(ValueError, match="class names must be a list of strings, got 'ab'"):
+        zoo.OutputSpec(name="probabilities", num_classes=2, class_names="ab")
+    with pytest.raises(ValueError, match="3 class names for a head of 2 classes"):
+        zoo.OutputSpec(name="probabilities", num_classes=2, class_names=("a", "b", "c"))

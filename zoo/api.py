@@ -217,14 +217,19 @@ def run_class_names(card: ModelCard, weights_path: Any) -> tuple[str, ...] | Non
     import json
     from pathlib import Path
 
+    from zoo._names import check_class_names
+
     sidecar = Path(weights_path).parent / CLASS_NAMES
     if not sidecar.is_file():
         return None
     try:
-        record = json.loads(sidecar.read_text())
-        names = tuple(str(n) for n in record["class_names"])
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        given = record["class_names"]
     except (ValueError, KeyError, TypeError) as e:
         raise WeightsError(f"{sidecar}: not a class-names record of a zoo run ({e})") from e
+    # a head sized to the names where the model takes num_classes (the weights must then fit it), else the card's
+    size = None if "num_classes" in card.hparams else card.output.num_classes
+    names = check_class_names(given, count=size, where=str(sidecar), error=WeightsError)
     if record.get("model") != card.name:
         raise WeightsError(f"{weights_path} comes from a run of {record.get('model')!r}, not {card.name}")
     return names

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import zoo
 from zoo import settings
 from zoo._compat import ZooDeprecationWarning
+from zoo._names import shown  # anything that came from outside is printed through it, or as JSON
 from zoo.errors import UntrainedHeadWarning, ZooError
 
 EXIT_USAGE = 2
@@ -67,7 +68,7 @@ def _weights_column(name: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     names = zoo.list_models(**library_kwargs(args, zoo.list_models))
     if args.json:
-        print(json.dumps([zoo.info(n).to_dict() for n in names], indent=2))
+        print(_json([zoo.info(n).to_dict() for n in names]))
         return 0
     if not names:
         print("no models match", file=sys.stderr)
@@ -101,16 +102,15 @@ def library_kwargs(args: argparse.Namespace, fn: Any) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     result = zoo.train(**library_kwargs(args, zoo.train))
-    print(json.dumps({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
-                      "epochs_run": result.epochs_run, "paths": {k: str(v) for k, v in result.paths.items()}},
-                     indent=2))
+    print(_json({"test_metrics": result.test_metrics, "wall_time_s": round(result.wall_time_s, 1),
+                 "epochs_run": result.epochs_run, "paths": {k: str(v) for k, v in result.paths.items()}}))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = zoo.evaluate(**library_kwargs(args, zoo.evaluate))
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(_json(metrics))
     else:
         for key, value in metrics.items():
             print(f"{key:>14}  {value:.4f}" if isinstance(value, float) else f"{key:>14}  {value}")
@@ -132,17 +132,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     results = zoo.predict(**library_kwargs(args, zoo.predict))
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(_json(results))
         return 0
     for result in results:
         best = result["top_k"]
-        print(f"{result['input']}: " + ", ".join(f"{c['class_name']} {c['probability']:.1%}" for c in best))
+        print(f"{shown(result['input'])}: " + ", ".join(f"{shown(c['class_name'])} {c['probability']:.1%}"
+                                                        for c in best))
     return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    print(zoo.generate(**library_kwargs(args, zoo.generate)))
+    print(shown(zoo.generate(**library_kwargs(args, zoo.generate)), keep="\n\t"))  # its lines, no escapes
     return 0
+
+
+def _json(value: Any) -> str:
+    """JSON as the CLI prints it: every control and non-ASCII character escaped (DEL too, which json leaves)."""
+    return json.dumps(value, indent=2).replace("\x7f", "\\u007f")
 
 
 # ------------------------------------------------------------------------------------------------- parser
@@ -323,7 +329,7 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, debug: boo
 
 
 def _one_line(e: Any) -> str:
-    return " ".join(str(e).split())
+    return shown(" ".join(str(e).split()))
 
 
 if __name__ == "__main__":

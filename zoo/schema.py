@@ -37,6 +37,13 @@ class OutputSpec:
     activation: str = "softmax"  # what the head ends with: "softmax" (probabilities) or "linear" (logits)
     class_names: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.class_names:  # names are data: distinct, showable, one a class (zoo._names)
+            from zoo._names import check_class_names
+
+            names = check_class_names(self.class_names, count=self.num_classes, where=f"output {self.name!r}")
+            object.__setattr__(self, "class_names", names)
+
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from zoo._names import class_name_problem, shown
 from zoo.errors import DataFormatError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -47,6 +48,11 @@ def _classes(root: Path) -> list[Path]:
     if not root.is_dir():
         raise DataFormatError(f"{root}: no such folder; give a folder with one subfolder per class")
     classes = sorted(p for p in root.iterdir() if p.is_dir() and p.name != VALIDATION and not p.name.startswith("."))
+    for folder in classes:  # a name from outside is shown to the user: it must be one a terminal shows as it is
+        problem = class_name_problem(folder.name)
+        if problem is not None:
+            raise DataFormatError(f"{shown(folder)}: this folder's name cannot be a class name ({problem}); "
+                                  f"rename it")
     if len(classes) < 2:
         found = ", ".join(p.name for p in classes) or "none"
         raise DataFormatError(f"{root}: a classifier needs at least two class subfolders, found {found}")
