@@ -9,7 +9,7 @@ export ZOO_DATA_DIR
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -e ".[tf,test]"
+	$(VENV)/bin/python -m pip install --quiet -e ".[tf,jax,test]"
 	touch $@
 
 .PHONY: setup train test test-fast test-release benchmark
@@ -23,8 +23,12 @@ train: setup
 # work (imports, graph building, subprocesses), so two of them share 2 cores well.
 TEST_WORKERS ?= 2
 
+# The suite on TensorFlow, then its backend-sensitive tests (marked `jax`) on JAX over 8 virtual CPU devices.
+JAX_ENV = KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=8
+
 test: setup
 	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(JAX_ENV) $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -m "not slow"
@@ -32,6 +36,7 @@ test-fast: setup
 # The card figures too slow for every run (transformer_imdb: about 9 minutes on 2 cores): before a release.
 test-release: setup
 	$(VENV)/bin/python -m pytest -m release
+	$(JAX_ENV) $(VENV)/bin/python -m pytest -m release
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/run_all.py

@@ -24,6 +24,20 @@ def _two_virtual_cpus() -> None:
 
 _two_virtual_cpus()
 
+# The suite runs twice (`make test`): on TensorFlow, the default, all of it but the tests marked `jax`; then under
+# KERAS_BACKEND=jax (with 8 virtual CPU devices), the tests marked `jax` only: the backend-sensitive ones.
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each run keeps its own tests and deselects the other backend's."""
+    keep, other = [], []
+    for item in items:
+        (keep if (item.get_closest_marker("jax") is not None) == (BACKEND == "jax") else other).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = keep
+
 
 def own_models(**filters) -> list[str]:
     """The registered models zoo builds itself (not from a keras-hub preset, which needs the network): the ones
@@ -49,29 +63,6 @@ def real_data_dir() -> Path:
             pytest.fail(reason + "; ZOO_REQUIRE_DATA=1 makes this a failure")
         pytest.skip(reason)
     return Path(root)
-
-
-@pytest.fixture
-def zoo_home(tmp_path, monkeypatch) -> Path:
-    """An empty zoo cache of the test's own."""
-    home = tmp_path / "zoo_home"
-    monkeypatch.setenv("ZOO_HOME", str(home))
-    return home
-
-
-def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
-    """Run `zoo ARGS` through zoo.cli.main in this process: what `run_cli` gives, without a new interpreter and
-    TensorFlow import for each call (seconds each). For the many error cases; the tests that need a real process
-    (exit status, no traceback on a crash path, a fresh import) keep `run_cli`."""
-    from zoo.cli import main
-
-    capsys.readouterr()  # drop what the test printed before
-    try:
-        code = main(list(args))
-    except SystemExit as e:  # argparse's own exits (--help, a usage error)
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(["zoo", *args], code, out.out, out.err)
 
 
 @pytest.fixture
@@ -111,6 +102,29 @@ def fill(folder: Path, leave: int = 0) -> None:
             except OSError:
                 break
             free -= chunk
+
+
+@pytest.fixture
+def zoo_home(tmp_path, monkeypatch) -> Path:
+    """An empty zoo cache of the test's own."""
+    home = tmp_path / "zoo_home"
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    return home
+
+
+def cli_in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run `zoo ARGS` through zoo.cli.main in this process: what `run_cli` gives, without a new interpreter and
+    TensorFlow import for each call (seconds each). For the many error cases; the tests that need a real process
+    (exit status, no traceback on a crash path, a fresh import) keep `run_cli`."""
+    from zoo.cli import main
+
+    capsys.readouterr()  # drop what the test printed before
+    try:
+        code = main(list(args))
+    except SystemExit as e:  # argparse's own exits (--help, a usage error)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["zoo", *args], code, out.out, out.err)
 
 
 @pytest.fixture

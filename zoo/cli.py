@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import zoo
-from zoo import settings
+from zoo import backends, settings
 from zoo._compat import ZooDeprecationWarning
 from zoo._names import shown  # anything that came from outside is printed through it, or as JSON
 from zoo.errors import UntrainedHeadWarning, ZooError
@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="zoo", description="A model zoo for Keras 3 on TensorFlow.")
     parser.add_argument("--version", action="version", version=f"zoo {zoo.__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (also ZOO_DEBUG=1)")
+    parser.add_argument("--backend", choices=backends.BACKENDS,
+                        help="Keras backend to run on (default: $KERAS_BACKEND, else tensorflow)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in (_add_list_and_info, _add_train, _add_evaluate_and_verify, _add_export, _add_predict_and_generate):
@@ -309,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None, debug: bool) -> int:
     try:
         args = parser.parse_args(argv)
+        if args.backend:  # before anything imports Keras
+            backends.select(args.backend)
         if args.command in ("train", "evaluate", "verify", "export", "predict", "generate"):
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return args.func(args)
