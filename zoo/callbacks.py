@@ -183,3 +183,67 @@ class Throughput(keras.callbacks.Callback):
     def median(self) -> float | None:
         rates = self.rates[1:] or self.rates
         return round(statistics.median(rates), 1) if rates else None
+
+
+class Lookahead(keras.callbacks.Callback):
+    """airbench94's weight averaging, as a callback: from epoch ``start_epoch`` on, at every ``every``-th step
+    (counted over the whole run), an average of the model's weights (every float weight, the batch norms'
+    moving statistics included) moves toward them by ``1 - rho`` with ``rho = decay * (step / total) ** power``,
+    and the weights are set to it (the Lookahead optimizer's step back); at the last step of each epoch the
+    weights are set to the average, so that validation, the checkpoints and the backup all see it.
+
+    The weights equal the average at every epoch's end, so a resumed run carries the average on with them: it
+    starts from the restored weights and goes on as the run never killed would have.
+    """
+
+    def __init__(self, *, steps_per_epoch: int, epochs: int, every: int = 5, start_epoch: int = 3,
+                 decay: float = 0.95**5, power: float = 3.0):
+        super().__init__()
+        if steps_per_epoch < 1 or epochs < 1 or every < 1:
+            raise ValueError(f"Lookahead needs steps_per_epoch, epochs and every >= 1, got {steps_per_epoch}, "
+                             f"{epochs}, {every}")
+        self.steps_per_epoch, self.epochs, self.every = steps_per_epoch, epochs, every
+        self.start_epoch, self.decay, self.power = start_epoch, decay, power
+        self.total_steps = steps_per_epoch * epochs
+        self.average: list[Any] | None = None
+        self.updates = 0
+        self._epoch = 0
+
+    def _weights(self) -> list[Any]:
+        return [w for w in self.model.weights if "float" in str(w.dtype)]
+
+    def _copy(self) -> list[Any]:
+        return [keras.ops.copy(w.value) for w in self._weights()]
+
+    def _started_before(self, epoch: int) -> bool:
+        """Whether the average existed at the end of the epoch before ``epoch`` (an update step had come)."""
+        first = self.start_epoch * self.steps_per_epoch + 1
+        first_update = -(-first // self.every) * self.every
+        return epoch > self.start_epoch and first_update <= epoch * self.steps_per_epoch
+
+    def on_train_begin(self, logs=None):
+        self.average, self.updates = None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.average is None and self._started_before(epoch):  # a resumed run: the weights are the average
+            self.average = self._copy()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._epoch < self.start_epoch:
+            return
+        step = self._epoch * self.steps_per_epoch + batch + 1
+        if step % self.every == 0:
+            if self.average is None:
+                self.average = self._copy()
+            else:
+                rho = self.decay * min(step / self.total_steps, 1.0) ** self.power
+                self.average = [a + (1.0 - rho) * (w.value - a) for a, w in zip(self.average, self._weights())]
+                self._set_weights()
+            self.updates += 1
+        if batch + 1 == self.steps_per_epoch and self.average is not None:
+            self._set_weights()
+
+    def _set_weights(self) -> None:
+        for average, w in zip(self.average, self._weights()):
+            w.assign(average)

@@ -9,7 +9,7 @@ from zoo.data.catalog import DATASETS
 from zoo.registry import Recipe
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "cosine_restarts", "piecewise")
+SCHEDULES = ("constant", "cosine", "cosine_restarts", "piecewise", "triangular")
 
 
 def steps_per_epoch(recipe: Recipe, num_train: int | None = None) -> int:
@@ -59,6 +59,23 @@ def check(recipe: Recipe) -> Recipe:
         if recipe.warmup_epochs:
             raise ValueError("cosine_restarts has no warm-up (each cycle starts at the peak): set warmup_epochs=0, "
                              f"got {recipe.warmup_epochs!r}")
+    if recipe.schedule == "triangular":
+        for field in ("start_lr_factor", "end_lr_factor"):
+            value = getattr(recipe, field)
+            if not 0 <= value <= 1:  # NaN fails too
+                raise ValueError(f"{field} must be in [0, 1], got {value!r}")
+    if isinstance(recipe.lookahead_every, bool) or not isinstance(recipe.lookahead_every, int) \
+            or recipe.lookahead_every < 0:
+        raise ValueError(f"lookahead_every must be a count of steps (0: no lookahead), got {recipe.lookahead_every!r}")
+    if recipe.lookahead_every:
+        if isinstance(recipe.lookahead_start_epoch, bool) or not isinstance(recipe.lookahead_start_epoch, int) \
+                or not 0 <= recipe.lookahead_start_epoch < recipe.epochs:
+            raise ValueError(f"lookahead_start_epoch must be an epoch in [0, epochs={recipe.epochs}), got "
+                             f"{recipe.lookahead_start_epoch!r}")
+        if not 0 <= recipe.lookahead_decay < 1:
+            raise ValueError(f"lookahead_decay must be in [0, 1), got {recipe.lookahead_decay!r}")
+        if not 0 <= recipe.lookahead_decay_power < 100:
+            raise ValueError(f"lookahead_decay_power must be in [0, 100), got {recipe.lookahead_decay_power!r}")
     return recipe
 
 
@@ -74,6 +91,11 @@ def learning_rate(recipe: Recipe, steps: int) -> Any:
         boundaries = [int(b * steps) for b in recipe.boundaries]
         values = [peak * recipe.decay_factor**i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if recipe.schedule == "triangular":  # airbench94's: up from a fraction of the peak, then down to another
+        from zoo.schedules import Triangular
+
+        return Triangular(peak, total_steps=total, peak_step=int(recipe.warmup_epochs * steps),
+                          start_factor=recipe.start_lr_factor, end_factor=recipe.end_lr_factor)
     if recipe.schedule == "cosine_restarts":  # SGDR (Loshchilov and Hutter 2017): a good model at each cycle's end
         return keras.optimizers.schedules.CosineDecayRestarts(
             peak, first_decay_steps=max(1, int(round(recipe.cycle_epochs * steps))), t_mul=recipe.cycle_mult, m_mul=1.0)
@@ -95,6 +117,17 @@ def optimizer(recipe: Recipe, steps: int) -> Any:
     if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=recipe.weight_decay)
     return keras.optimizers.Adam(lr, weight_decay=recipe.weight_decay or None)
+
+
+def callbacks(recipe: Recipe, steps: int) -> list[Any]:
+    """The callbacks the recipe itself asks for (its lookahead), for ``steps`` batches an epoch."""
+    if not recipe.lookahead_every:
+        return []
+    from zoo.callbacks import Lookahead
+
+    return [Lookahead(steps_per_epoch=steps, epochs=recipe.epochs, every=recipe.lookahead_every,
+                      start_epoch=recipe.lookahead_start_epoch, decay=recipe.lookahead_decay,
+                      power=recipe.lookahead_decay_power)]
 
 
 def loss(recipe: Recipe) -> Any:

@@ -54,8 +54,11 @@ class Recipe:
     batch_size: int  # the global batch
     optimizer: str = "adam"  # "adam", "adamw", "sgd"
     learning_rate: float = 1e-3  # the peak rate
-    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "cosine_restarts", "piecewise"
+    schedule: str = "constant"  # "constant", "cosine" (linear warm-up then cosine to zero), "cosine_restarts", "piecewise",
+    # "triangular" (linear from start_lr_factor x the peak to the peak at warmup_epochs, then linear to end_lr_factor x it)
     warmup_epochs: float = 0.0
+    start_lr_factor: float = 0.2  # "triangular" only
+    end_lr_factor: float = 0.07  # "triangular" only
     cycle_epochs: float = 1.0  # "cosine_restarts": the first cycle (cosine from the peak to zero), in epochs
     cycle_mult: float = 2.0  # "cosine_restarts": each cycle this many times longer than the one before
     boundaries: tuple[float, ...] = ()  # "piecewise": epochs at which the rate is multiplied by decay_factor
@@ -72,6 +75,14 @@ class Recipe:
     monitor: str = "val_accuracy"  # what the best checkpoint and early stopping watch
     early_stopping_patience: int | None = None
     seed: int = 0
+    # Lookahead (airbench94's weight averaging): from epoch lookahead_start_epoch on, every lookahead_every steps, an
+    # average of the weights moves toward them by 1 - rho, rho = lookahead_decay x (step / total steps) **
+    # lookahead_decay_power, and the weights are set to it; at each epoch's end the weights are set to the average
+    # (zoo.callbacks.Lookahead). 0: none.
+    lookahead_every: int = 0
+    lookahead_start_epoch: int = 0
+    lookahead_decay: float = 0.95**5
+    lookahead_decay_power: float = 3.0
     # Training that starts from pretrained weights (fine-tuning on a folder or another dataset, or going on)
     # takes learning_rate x this unless a rate is given: a from-scratch rate on a new, random head wrecks the
     # pretrained body in its first steps. 1 for the keras-hub entries, whose recipes are fine-tuning recipes.

@@ -515,15 +515,27 @@ def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str, 
                          f"(--no-resume) to start over")
     run_data = load_data(cfg, start_epoch=meta["epoch"] if meta else 0)
     model = build_model(cfg, run_data.steps, pretrained)
+    if pretrained is False:
+        adapt_to_data(model, run_data.splits["train"])
     examples = (len(run_data.splits["train"]) if cfg.card.task != "language-modeling"
                 else run_data.steps * cfg.recipe.batch_size)
-    cbs, backup, throughput = make_callbacks(cfg, examples, callbacks)
+    cbs, backup, throughput = make_callbacks(
+        cfg, examples, recipes.callbacks(cfg.recipe, run_data.steps) + list(callbacks or []))
     _describe(cfg, run_data)
     wall = run(cfg, model, run_data, cbs)
     model.zoo_untrained_head = None  # trained now, head included
     test = test_metrics(cfg, model, run_data, measure_test)
     history = report(cfg, run_data, backup, throughput, test, wall)
     return TrainResult(model, history, test, cfg.paths, wall, len(history.get("loss", [])) - run_data.start_epoch)
+
+
+def adapt_to_data(model: Any, train: zdata.Split) -> None:
+    """Set what a model computes from its training data before its first step (airbench's whitening filters),
+    from the training split alone. A resumed run's backup then restores the same values."""
+    from zoo.models import airbench
+
+    if airbench.whitening_layers(model):
+        airbench.adapt(model, train.features)
 
 
 def _describe(cfg: RunConfig, data: RunData) -> None:

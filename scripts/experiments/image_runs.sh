@@ -5,7 +5,7 @@
 #
 #   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
 #
-# MODEL: resnet20, mobilenet, resnet56, fashion; default: all four in that order. Each runs its card's recipe (the
+# MODEL: resnet20, mobilenet, resnet56, fashion, airbench; default: the first four in that order. Each runs its card's recipe (the
 # number of epochs included); resnet56 under mixed bfloat16 (1.23x the examples/s of float32 on AVX512-BF16 cores,
 # benchmarks/strategy_overhead.py). Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
 set -u
@@ -15,8 +15,8 @@ MODELS=${*:-resnet20 mobilenet resnet56 fashion}
 PYTHON=${PYTHON:-python}
 for model in $MODELS; do
     case $model in
-        resnet20|mobilenet|resnet56|fashion) ;;
-        *) echo "unknown model $model: resnet20, mobilenet, resnet56 or fashion" >&2; exit 2 ;;
+        resnet20|mobilenet|resnet56|fashion|airbench) ;;
+        *) echo "unknown model $model: resnet20, mobilenet, resnet56, fashion or airbench" >&2; exit 2 ;;
     esac
 done
 mkdir -p "$RUNS"
@@ -37,5 +37,6 @@ for model in $MODELS; do
         mobilenet) run mobilenet_v2_cifar10 "" ;;
         resnet56) run resnet56_cifar10 ", mixed_precision='bfloat16'" ;;
         fashion) run cnn_fashion_mnist "" ;;
+        airbench) run airbench_cifar10 "" ;;
     esac
 done

@@ -364,7 +364,8 @@ def epoch_stream(
         def gather(step, indices):
             xb, yb = tf.gather(x, indices), tf.gather(y, indices)
             if apply is not None:
-                xb, yb = apply(xb, yb, tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step]))
+                xb, yb = apply(xb, yb, tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step]),
+                               indices, epoch)
             return (xb, yb) if targets else xb
 
         return batches.enumerate().map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
