@@ -43,6 +43,13 @@ def test_names_and_aliases():
     assert distribute.canonical_name("Multi-Worker-Mirrored") == "multi_worker"
     mirrored = distribute.get_strategy("mirrored", devices=["CPU:0", "CPU:1"])
     assert isinstance(mirrored, tf.distribute.MirroredStrategy) and mirrored.num_replicas_in_sync == 2
+    # JAX's name for the same on TensorFlow
+    data_parallel = distribute.get_strategy("data_parallel", devices=["CPU:0", "CPU:1"])
+    assert isinstance(data_parallel, tf.distribute.MirroredStrategy) and data_parallel.num_replicas_in_sync == 2
+    assert distribute.summary(data_parallel) == {"backend": "tensorflow", "kind": "mirrored",
+                                                 "name": "MirroredStrategy", "replicas": 2}
+    assert distribute.summary(tf.distribute.get_strategy())["name"] == "default"
+    assert not distribute.whole_batches(data_parallel) and distribute.chief(data_parallel)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +61,14 @@ def test_names_and_aliases():
         ({"name": "mirrored"}, zoo.DeviceUnavailableError, "found no GPU; pass devices="),
         ({"name": "mirrored", "num_gpus": 2}, zoo.DeviceUnavailableError, "2 GPU\\(s\\) asked for, 0 visible"),
         ({"name": "mirrored", "num_gpus": -1}, ValueError, "num_gpus must be a non-negative integer"),
-        ({"name": "cpu", "devices": ["CPU:0"]}, ValueError, "devices= is for the 'mirrored' strategy"),
+        ({"name": "cpu", "devices": ["CPU:0"]}, ValueError,
+         "devices= is for the 'mirrored' / 'data_parallel' strategy"),
+        # JAX's names and arguments, on TensorFlow
+        ({"name": "model_parallel"}, zoo.DeviceUnavailableError, "runs on the JAX backend only.*KERAS_BACKEND=jax"),
+        ({"name": "multi_worker", "coordinator_address": "localhost:1234"}, ValueError,
+         "coordinator_address= is for 'multi_worker' on JAX; on TensorFlow the cluster comes from TF_CONFIG"),
+        ({"name": "mirrored", "num_processes": 2}, ValueError, "num_processes= is for the 'multi_worker' strategy"),
+        ({"name": "mirrored", "model_parallel": 2}, ValueError, "model_parallel= is for the 'model_parallel'"),
         ({"name": "cpu", "tpu": "local"}, ValueError, "tpu= is for the 'tpu' strategy"),
         ({"name": "mirrored", "devices": "CPU:0"}, TypeError, "devices must be a list"),
     ],
@@ -302,7 +316,7 @@ class _Dist:
 @pytest.mark.parametrize("installed, refused", [
     ([("tensorflow_tpu", "2.20.0"), ("tensorflow", "2.20.0")], True),  # what `pip install "zoo[tpu]"` gives
     ([("tensorflow-tpu", "2.20.0"), ("tensorflow-cpu", "2.20.0")], True),
-    ([("tensorflow-tpu", "2.20.0"), ("tensorflow-text", "2.20.1")], False),  # what scripts/install_tpu.sh leaves
+    ([("tensorflow-tpu", "2.20.0"), ("tensorflow-text", "2.20.1")], False),  # tensorflow-tpu repaired, alone
     ([("tensorflow", "2.21.0"), ("tensorflow-text", "2.21.1")], False),
 ])
 def test_two_tensorflows_beside_tensorflow_tpu_are_refused_for_a_tpu(monkeypatch, installed, refused):
@@ -311,7 +325,7 @@ def test_two_tensorflows_beside_tensorflow_tpu_are_refused_for_a_tpu(monkeypatch
     monkeypatch.setattr(importlib.metadata, "distributions", lambda: [_Dist(*d) for d in installed])
     assert set(distribute.tensorflow_distributions()) == {n.replace("_", "-") for n, _ in installed} - {"tensorflow-text"}
     if refused:
-        with pytest.raises(zoo.DeviceUnavailableError, match="write the same tensorflow package.*install_tpu.sh"):
+        with pytest.raises(zoo.DeviceUnavailableError, match="write the same tensorflow package.*zoo\\[tpu\\]"):
             distribute.get_strategy("tpu", tpu="local")
     else:
         distribute.check_one_tensorflow()
@@ -321,12 +335,17 @@ def test_this_environment_has_one_tensorflow():
     assert list(distribute.tensorflow_distributions()) == ["tensorflow"]
 
 
-def test_the_tpu_extra_pins_tensorflow_text_to_tensorflow_tpus_version():
+def test_the_tpu_extra_is_jax_with_one_cpu_tensorflow():
+    """zoo[tpu] is Keras' own TPU set: jax[tpu] at the pinned JAX, the CPU TensorFlow and its TensorFlow Text for
+    tf.data; no tensorflow-tpu (scripts/check_extras.py resolves it with pip: one TensorFlow distribution)."""
     import re
     import tomllib
 
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    pins = dict(re.match(r"([a-z-]+)==([\d.*]+)$", spec).groups() for spec in extras["tpu"])
-    assert pins["tensorflow-text"] == pins["tensorflow-tpu"] == "2.20.*"
-    script = (ROOT / "scripts" / "install_tpu.sh").read_text()
-    assert 'install --force-reinstall --no-deps "tensorflow-tpu==2.20.*"' in script
+    pins = {extra: dict(re.match(r"([a-z-]+(?:\[[a-z0-9]+\])?)==([\d.*]+)$", spec).groups() for spec in extras[extra])
+            for extra in ("jax", "jax-cuda", "tpu")}
+    assert pins["tpu"]["jax[tpu]"] == pins["jax"]["jax[cpu]"] == pins["jax-cuda"]["jax[cuda12]"]
+    for extra in pins.values():
+        assert extra["tensorflow"] == extra["tensorflow-text"] == "2.21.*"
+        assert not any(name.startswith("tensorflow-tpu") for name in extra)
+    assert not (ROOT / "scripts" / "install_tpu.sh").exists()

@@ -144,7 +144,8 @@ def get(
     if strategy is not None:
         from zoo import distribute
 
-        with distribute.resolve(strategy).scope():  # model *and* optimizer record the strategy (KNOWN_ISSUES 5)
+        # model *and* optimizer record the strategy (KNOWN_ISSUES 5); a model-parallel layout is the model's own
+        with distribute.resolve(strategy, model=name).scope():
             return get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape,
                        compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
                        **hparams)

@@ -28,7 +28,15 @@ def sharded(ds: Any) -> Any:
 
 def barrier(strategy: Any) -> None:
     """Wait until every worker reaches this point: an all-reduce every replica takes part in. After ``fit``, the
-    chief has written its files (its best checkpoint at its last epoch's end) before it gets here."""
+    chief has written its files (its best checkpoint at its last epoch's end) before it gets here. On JAX, every
+    process's devices in one ``sync_global_devices``."""
+    from zoo import distribute
+
+    if isinstance(strategy, distribute.JaxDistribution):
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("zoo: the chief's files are written")
+        return
     import tensorflow as tf
 
     total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(tf.function(lambda: tf.constant(1.0))),

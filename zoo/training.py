@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo import data as zdata
-from zoo import recipes, registry
+from zoo import distribute, recipes, registry
 from zoo._io import atomic_path, atomic_write_text, exclusive, remove_leftovers
 from zoo._compat import renamed
 from zoo.registry import ModelCard, Recipe
@@ -151,14 +151,14 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
               data_dir: Any, model_dir: Any, resume: bool, seed: int | None, early_stopping: int | None,
               source: str, verbose: int | str, strategy: Any, tpu: str | None, num_gpus: int | None,
               mixed_precision: str | None, jit_compile: bool | str, steps_per_execution: int, data: Any,
-              hparams: dict[str, Any]) -> RunConfig:
+              hparams: dict[str, Any], distribution: dict[str, Any] | None = None) -> RunConfig:
     """The card's recipe with the overrides, the hyper-parameters, the strategy and the run's folders."""
     from zoo import api, distribute
 
     # The strategy first: a multi-worker strategy must exist before any TensorFlow op (KNOWN_ISSUES item 4).
-    strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus)
+    strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus, model=name, **(distribution or {}))
     kind = distribute.kind(strat)
-    chief = distribute.is_chief() if kind == "multi_worker" else True
+    chief = distribute.chief(strat)
     card = registry.get_card(name)
     # Any other field of the recipe may be given by name too (optimizer, weight_decay, augmentation, ...).
     recipe_fields = {f.name for f in dataclasses.fields(Recipe)}
@@ -229,7 +229,7 @@ def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
     else:
         kwargs = {"data_dir": cfg.data_dir, "source": cfg.source, "validation_split": recipe.validation_split}
         splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
-    drop = cfg.kind in ("tpu", "multi_worker")  # static shapes on TPU; equal steps on every worker
+    drop = distribute.whole_batches(cfg.strategy)  # static shapes on TPU; equal steps on every worker; JAX's meshes
     window, targets = corpus_window(cfg.card, cfg.hparams.get("sequence_length"))
     shape = {"batch_size": recipe.batch_size, "drop_remainder": drop, "sequence_length": window, "targets": targets}
     train_ds, steps = zdata.epoch_stream(splits["train"], epochs=recipe.epochs, first_epoch=start_epoch,
@@ -293,14 +293,15 @@ def run(cfg: RunConfig, model: Any, data: RunData, cbs: list[Any]) -> float:
     if data.start_epoch:
         _print(verbose, f"zoo: resuming from the backup of epoch {data.start_epoch} in {cfg.shared_dir / 'backup'}")
     t0 = time.perf_counter()
-    if cfg.kind == "multi_worker":
+    if distribute.own_loop(cfg.strategy):
         from zoo import multiworker
 
         multiworker.fit(model, cfg.strategy, data.train_ds, epochs=cfg.recipe.epochs, steps_per_epoch=data.steps,
                         validation_data=data.val_ds, callbacks=cbs, verbose=bool(verbose) and cfg.chief)
     else:
-        model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.recipe.epochs, steps_per_epoch=data.steps,
-                  callbacks=cbs, verbose=verbose, shuffle=False)
+        with distribute.fit_scope(cfg.strategy):  # a JAX distribution shards each batch inside its scope
+            model.fit(data.train_ds, validation_data=data.val_ds, epochs=cfg.recipe.epochs,
+                      steps_per_epoch=data.steps, callbacks=cbs, verbose=verbose if cfg.chief else 0, shuffle=False)
     return time.perf_counter() - t0
 
 
@@ -323,7 +324,7 @@ def test_metrics(cfg: RunConfig, model: Any, data: RunData, measure: bool = True
             model.load_weights(str(best))
     if not measure:
         return {}
-    if cfg.kind in ("tpu", "multi_worker"):
+    if distribute.whole_batches(cfg.strategy):
         from zoo import api
 
         plain = api.copy_model(model)  # outside the strategy: any batch shape, every example
@@ -362,8 +363,7 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
         "wall_time_s_this_run": round(wall, 2), "training_examples_per_s": throughput.median(),
         "training_s": training_seconds(backup.epoch_logs, throughput.examples_per_epoch),
         "recipe": dataclasses.asdict(recipe), "hparams": _jsonable(cfg.hparams),
-        "strategy": {"kind": cfg.kind, "replicas": cfg.strategy.num_replicas_in_sync, "dtype_policy": cfg.policy,
-                     **cfg.compile_kwargs},
+        "strategy": {**distribute.summary(cfg.strategy), "dtype_policy": cfg.policy, **cfg.compile_kwargs},
         "data": {s: data.splits[s].provenance() for s in ("train", "test")},
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": _command(),
@@ -393,6 +393,10 @@ def train(
     strategy: Any = None,
     tpu: str | None = None,
     num_gpus: int | None = None,
+    model_parallel: int | None = None,
+    coordinator_address: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
     mixed_precision: str | None = None,
     jit_compile: bool | str = "auto",
     steps_per_execution: int = 1,
@@ -419,7 +423,13 @@ def train(
         callbacks: extra Keras callbacks.
         strategy: a ``tf.distribute.Strategy`` or a name ("auto", "cpu", "gpu", "mirrored", "tpu",
             "multi_worker", "off"; see ``zoo.distribute``), with ``tpu`` (address) and ``num_gpus``. Under
-            "multi_worker" zoo runs its own loop (Keras 3's fit fails there) with the same callbacks.
+            "multi_worker" zoo runs its own loop (Keras 3's fit fails there) with the same callbacks. On JAX
+            a name makes a ``keras.distribution`` ("data_parallel", "model_parallel", "tpu", "multi_worker").
+        model_parallel: JAX's "model_parallel": the devices of the mesh's model axis (default 2), the
+            variables sharded by the model's layout (``zoo.distribute.layout_map``).
+        coordinator_address, num_processes, process_id: JAX's "multi_worker": process 0's host:port, the
+            number of processes, this one's id (default ``$JAX_COORDINATOR_ADDRESS``, ``$JAX_NUM_PROCESSES``,
+            ``$JAX_PROCESS_ID``; found by JAX on a Cloud TPU VM).
         mixed_precision: "off", "float16" or "bfloat16" (default: bfloat16 on TPU, else off).
         jit_compile, steps_per_execution: passed to ``compile``; what breaks under MirroredStrategy is adjusted
             with a warning.
@@ -462,7 +472,9 @@ def train(
                     model_dir=model_dir, resume=resume, seed=seed, early_stopping=early_stopping, source=source,
                     verbose=verbose, strategy=strategy, tpu=tpu, num_gpus=num_gpus, mixed_precision=mixed_precision,
                     jit_compile=jit_compile, steps_per_execution=steps_per_execution, data=data,
-                    hparams=hparams)
+                    hparams=hparams, distribution={k: v for k, v in (
+                        ("model_parallel", model_parallel), ("coordinator_address", coordinator_address),
+                        ("num_processes", num_processes), ("process_id", process_id)) if v is not None})
     # One writer to a run folder: a second `zoo train` into it fails at once, naming the first (workers other
     # than the chief write elsewhere).
     lock = exclusive(cfg.shared_dir / LOCK, f"zoo train {cfg.card.name}") if cfg.chief else contextlib.nullcontext()

@@ -318,6 +318,24 @@ class EncoderBackbone(ZooBackbone):
         super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
 
+    @classmethod
+    def get_layout_map(cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        """The ``keras.distribution.LayoutMap`` that shards this backbone over ``device_mesh``'s model axis, as
+        keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each encoder block's attention
+        heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
+        rest is replicated."""
+        from zoo.distribute import layout_from
+
+        return layout_from({
+            "embedding/token_embedding/embeddings": (None, "model"),
+            r"encoder\d+/self_attention_layer/(query|key|value)/kernel": (None, "model", None),
+            r"encoder\d+/self_attention_layer/(query|key|value)/bias": ("model", None),
+            r"encoder\d+/self_attention_layer/attention_output/kernel": ("model", None, None),
+            r"encoder\d+/feedforward_intermediate_dense/kernel": (None, "model"),
+            r"encoder\d+/feedforward_intermediate_dense/bias": ("model",),
+            r"encoder\d+/feedforward_output_dense/kernel": ("model", None),
+        }, device_mesh, model_parallel_dim_name)
+
 
 @keras.saving.register_keras_serializable(package="zoo")
 class CharLSTMBackbone(ZooBackbone):
@@ -359,6 +377,24 @@ class DecoderBackbone(ZooBackbone):
         x = layers.LayerNormalization(name="final_norm")(x)
         super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
+
+    @classmethod
+    def get_layout_map(cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        """The ``keras.distribution.LayoutMap`` that shards this backbone over ``device_mesh``'s model axis, as
+        keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each decoder block's attention
+        heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
+        rest is replicated."""
+        from zoo.distribute import layout_from
+
+        return layout_from({
+            "embedding/token_embedding/embeddings": (None, "model"),
+            r"decoder\d+/self_attention/(query|key|value)/kernel": (None, "model", None),
+            r"decoder\d+/self_attention/(query|key|value)/bias": ("model", None),
+            r"decoder\d+/self_attention/attention_output/kernel": ("model", None, None),
+            r"decoder\d+/feedforward_intermediate_dense/kernel": (None, "model"),
+            r"decoder\d+/feedforward_intermediate_dense/bias": ("model",),
+            r"decoder\d+/feedforward_output_dense/kernel": ("model", None),
+        }, device_mesh, model_parallel_dim_name)
 
 
 # -- tasks: a backbone, a head and a preprocessor --
