@@ -235,3 +235,53 @@ def test_a_cards_class_names_are_checked_too():
         zoo.OutputSpec(name="probabilities", num_classes=2, class_names="ab")
     with pytest.raises(ValueError, match="3 class names for a head of 2 classes"):
         zoo.OutputSpec(name="probabilities", num_classes=2, class_names=("a", "b", "c"))
+
+
+# ---------------------------------------------------------------------- folders say what they do (issue 31)
+
+
+def test_the_carve_is_stratified_every_class_in_both_splits(tmp_path):
+    root = write_image_folder(tmp_path / "data", per_class=3, extras=False)
+    for extra in range(3, 12):  # one class much larger than the others
+        (root / "red" / f"x{extra}.jpg").hardlink_to(root / "red" / "0.jpg")
+    found = folders.load_folder(root, kind="image", input_shape=(28, 28, 1), validation_split=0.2)
+    train, val = found.splits["train"].labels, found.splits["validation"].labels
+    for label in range(3):
+        assert np.sum(train == label) >= 1 and np.sum(val == label) >= 1, (train, val)
+    assert np.bincount(val).tolist() == [1, 1, 2]  # round(3 x 0.2) -> at least 1; round(12 x 0.2) = 2
+    assert folders.describe(found) == (f"zoo: {root}: 3 classes; train blue 2, green 2, red 10; validation blue 1, "
+                                       f"green 1, red 2")
+
+
+def test_a_class_too_small_for_the_carve_is_refused(tmp_path):
+    root = write_image_folder(tmp_path / "data", per_class=3, extras=False)
+    for f in sorted((root / "green").iterdir())[1:]:
+        f.unlink()
+    with pytest.raises(zoo.DataFormatError, match=rf"{root}/green: 1 readable file, too few to be in both the "
+                                                  "training and the validation split"):
+        folders.load_folder(root, kind="image", input_shape=(28, 28, 1))
+
+
+def test_a_validation_folder_must_hold_the_training_classes(tmp_path):
+    root = write_image_folder(tmp_path / "data", per_class=2, extras=False)
+    write_image_folder(root / "validation", per_class=1, extras=False)
+    (root / "validation" / "purple").mkdir()
+    (root / "validation" / "blue" / "0.jpg").rename(root / "validation" / "purple" / "0.jpg")
+    with pytest.raises(zoo.DataFormatError, match=r"class\(es\) 'purple' are in validation/ but not in training"):
+        folders.load_folder(root, kind="image", input_shape=(28, 28, 1))
+    (root / "validation" / "purple" / "0.jpg").rename(root / "validation" / "blue" / "0.jpg")
+    (root / "validation" / "purple").rmdir()
+    import shutil
+
+    shutil.rmtree(root / "validation" / "green")
+    with pytest.raises(zoo.DataFormatError, match=r"class\(es\) 'green' have no validation/ folder"):
+        folders.load_folder(root, kind="image", input_shape=(28, 28, 1))
+
+
+@pytest.mark.slow
+def test_training_on_a_folder_prints_the_counts_per_class_and_split(tmp_path, capsys):
+    root = write_image_folder(tmp_path / "data", per_class=5, extras=False)
+    zoo.train("cnn_mnist", data=str(root), model_dir=tmp_path / "run", epochs=1, batch_size=8, verbose=2,
+              filters=(4, 4, 4), pretrained=False)
+    out = capsys.readouterr().out
+    assert f"zoo: {root}: 3 classes; train blue 4, green 4, red 4; validation blue 1, green 1, red 1\n" in out

@@ -557,6 +557,10 @@ def _describe(cfg: RunConfig, data: RunData) -> None:
     _print(cfg.verbose and cfg.chief, f"zoo: training {cfg.card.name} on {recipe.dataset} ({len(splits['train'])} train, "
            f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
            f"{recipe.epochs} epochs of {data.steps} steps; writing to {cfg.shared_dir}")
+    if cfg.folder is not None:  # a folder of the user's: what each class has in each split
+        from zoo.data.folders import describe
+
+        _print(cfg.verbose and cfg.chief, describe(cfg.folder))
     _print(cfg.verbose and cfg.chief, distribute.describe(cfg.strategy, recipe.batch_size) +
            f"; dtype policy {cfg.policy}")
 

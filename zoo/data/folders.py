@@ -107,8 +107,9 @@ def _read(root: Path, names: list[str], kind: str, shape: Any, skipped: dict[str
 
 def load_folder(path: str | os.PathLike[str], *, kind: str, input_shape: Any = None,
                 validation_split: float = 0.2) -> Folder:
-    """Read a class-per-subfolder folder into train and validation splits (``validation/`` if there, else a
-    fixed, shuffled ``validation_split`` of each class's files)."""
+    """Read a class-per-subfolder folder into train and validation splits: ``validation/`` if there (its
+    classes must be the training classes), else a fixed, shuffled ``validation_split`` of each class's files
+    (stratified: every class is in both splits, and a class of fewer than two readable files is refused)."""
     from zoo.data import Split
 
     if kind not in ("image", "text"):
@@ -116,22 +117,66 @@ def load_folder(path: str | os.PathLike[str], *, kind: str, input_shape: Any = N
     root = Path(path).expanduser()
     names = [p.name for p in _classes(root)]
     skipped: dict[str, int] = {}
-    x, y = _read(root, names, kind, tuple(input_shape) if input_shape else None, skipped)
-    for label, name in enumerate(names):
-        if not np.any(y == label):
-            raise DataFormatError(f"{root / name}: no readable files in this class; remove the folder or add files")
+    shape = tuple(input_shape) if input_shape else None
+    x, y = _read(root, names, kind, shape, skipped)
+    _every_class_has_files(root, names, y)
     if (root / VALIDATION).is_dir():
-        vx, vy = _read(root / VALIDATION, names, kind, tuple(input_shape) if input_shape else None, skipped)
+        _same_classes(root, names)
+        vx, vy = _read(root / VALIDATION, names, kind, shape, skipped)
+        _every_class_has_files(root / VALIDATION, names, vy)
     else:
-        if not 0 < validation_split < 1:
-            raise ValueError(f"{root} has no validation/ folder: validation_split must be in (0, 1), got "
-                             f"{validation_split}")
-        order = np.random.default_rng(_SEED).permutation(len(y))
-        cut = max(1, int(round(len(y) * validation_split)))
-        held, kept = np.sort(order[:cut]), np.sort(order[cut:])
-        if not len(kept):
-            raise DataFormatError(f"{root}: too few files ({len(y)}) to carve a validation split from")
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                or not 0 < validation_split < 1:
+            raise ValueError(f"{root} has no validation/ folder: validation_split must be a number in (0, 1), got "
+                             f"{validation_split!r}")
+        held, kept = _carve(root, names, y, validation_split)
         x, y, vx, vy = x[kept], y[kept], x[held], y[held]
     split = lambda name, a, b: Split(str(root), name, "folder", features=a, labels=b, files=(root,))  # noqa: E731
     return Folder(root, tuple(names), {"train": split("train", x, y), "validation": split(VALIDATION, vx, vy)},
                   skipped)
+
+
+def _every_class_has_files(root: Path, names: list[str], y: np.ndarray) -> None:
+    for label, name in enumerate(names):
+        if not np.any(y == label):
+            raise DataFormatError(f"{shown(root / name)}: no readable files in this class; remove the folder or add "
+                                  f"files")
+
+
+def _same_classes(root: Path, names: list[str]) -> None:
+    """``validation/`` holds the training classes, no more (a class it alone has would be ignored)."""
+    held = {p.name for p in (root / VALIDATION).iterdir() if p.is_dir() and not p.name.startswith(".")}
+    extra, missing = sorted(held - set(names)), sorted(set(names) - held)
+    if extra:
+        raise DataFormatError(f"{shown(root / VALIDATION)}: class(es) {', '.join(map(repr, extra))} are in "
+                              f"validation/ but not in training ({', '.join(names)}); add them to training or remove "
+                              f"them from validation/")
+    if missing:
+        raise DataFormatError(f"{shown(root / VALIDATION)}: class(es) {', '.join(map(repr, missing))} have no "
+                              f"validation/ folder; every class must be in both splits")
+
+
+def _carve(root: Path, names: list[str], y: np.ndarray, validation_split: float) -> tuple[np.ndarray, np.ndarray]:
+    """(held, kept) indices: ``validation_split`` of each class's files held out (at least one, and at least one
+    kept), drawn by a fixed seed."""
+    rng = np.random.default_rng(_SEED)
+    held, kept = [], []
+    for label, name in enumerate(names):
+        files = rng.permutation(np.flatnonzero(y == label))
+        if len(files) < 2:
+            raise DataFormatError(f"{shown(root / name)}: {len(files)} readable file, too few to be in both the "
+                                  f"training and the validation split; add files, or give a validation/ folder")
+        cut = min(len(files) - 1, max(1, int(round(len(files) * validation_split))))
+        held.append(files[:cut])
+        kept.append(files[cut:])
+    return np.sort(np.concatenate(held)), np.sort(np.concatenate(kept))
+
+
+def describe(folder: Folder) -> str:
+    """The files of each class in each split, as training prints them at its start."""
+    counts = []
+    for split in ("train", "validation"):
+        labels = folder.splits[split].labels
+        counts.append(f"{split} " + ", ".join(f"{shown(n)} {int(np.sum(labels == i))}"
+                                              for i, n in enumerate(folder.class_names)))
+    return f"zoo: {shown(folder.root)}: {len(folder.class_names)} classes; " + "; ".join(counts)
