@@ -141,6 +141,10 @@ def get(
         ValueError: an unknown hyper-parameter or a bad value (the message names what is allowed).
         WeightsError: no such weights, a hash mismatch, weights unavailable offline, or weights that do not fit.
     """
+    from zoo.models._common import check_bool
+
+    check_bool("include_top", include_top)
+    check_bool("compile", compile)
     if strategy is not None:
         from zoo import distribute
 

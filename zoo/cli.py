@@ -32,14 +32,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _integer(minimum: int, what: str) -> Any:
+    """An argparse type: an integer of at least ``minimum`` (``what`` it is, for the error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+_positive_int = _integer(1, "a positive integer")
+_count = _integer(0, "a count (0, 1, 2, ...)")
 
 
 def _existing_dir(text: str) -> str:
@@ -214,7 +221,7 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--strategy", default="auto",
                    help="auto, cpu, gpu, mirrored, tpu, multi_worker (cluster from TF_CONFIG) or off (default auto)")
     p.add_argument("--tpu", help="a Cloud TPU name, a grpc://host:port address, or 'local' on a TPU VM")
-    p.add_argument("--num-gpus", type=int, help="GPUs to mirror over (default: all visible)")
+    p.add_argument("--num-gpus", type=_count, help="GPUs to mirror over (default: all visible)")
     p.add_argument("--mixed-precision", choices=("off", "float16", "bfloat16"),
                    help="default: bfloat16 on TPU, off elsewhere")
     p.add_argument("--jit-compile", action="store_const", const=True, help="compile the step with XLA")

@@ -192,6 +192,9 @@ def export(
     Raises:
         ExportError: a missing parent folder, an existing export, an unknown format, a model without an input spec.
     """
+    from zoo.models._common import check_bool
+
+    check_bool("overwrite", overwrite)
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantization not in QUANTIZATIONS:

@@ -23,21 +23,23 @@ def _number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
-def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: int | None) -> Any:
-    """Checks the sampler's settings and returns what makes it (made only where no compiled loop has one)."""
+def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: int | None, vocabulary: int) -> Any:
+    """Checks the sampler's settings and returns what makes it (made only where no compiled loop has one);
+    ``vocabulary``: the model's number of tokens, the most ``top_k`` can be."""
     import keras_hub
 
     if name not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")
     if not _number(temperature) or not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"temperature must be a positive, finite number, got {temperature!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**63):
+        raise ValueError(f"seed must be an integer in [-2**63, 2**63) (a 64-bit seed) or None, got {seed!r}")
     if name == "greedy":
         return lambda: keras_hub.samplers.GreedySampler(temperature=temperature)
     if name == "top_k":
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= vocabulary:
+            raise ValueError(f"top_k must be a positive integer, at most the model's {vocabulary:,} tokens, got "
+                             f"{top_k!r}")
         return lambda: keras_hub.samplers.TopKSampler(k=top_k, seed=seed, temperature=temperature)
     if not _number(top_p) or not 0 < top_p <= 1:  # NaN fails the comparison too
         raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
@@ -51,6 +53,24 @@ def _check_max_length(max_length: Any, prompt_length: int) -> None:
     if max_length > MAX_LENGTH:
         raise ValueError(f"max_length must be at most {MAX_LENGTH:,} (characters, the prompt included), got "
                          f"{max_length:,}: generate longer texts a piece at a time, each continuing the last")
+
+
+def _check_characters(tokenizer: Any, prompt: str, name: str) -> None:
+    """A character model's prompt holds only characters of its vocabulary (code points 1 .. size - 1; 0 is the
+    padding): the tokenizer would turn any other into its replacement character, and the padding id is
+    dropped, silently."""
+    import keras_hub
+
+    from zoo.errors import InputError
+
+    if not isinstance(tokenizer, keras_hub.tokenizers.UnicodeCodepointTokenizer):
+        return
+    size = int(tokenizer.vocabulary_size())
+    outside = list(dict.fromkeys(ch for ch in prompt if not 0 < ord(ch) < size))
+    if outside:
+        listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in outside[:10])
+        raise InputError(f"the prompt holds characters outside {name}'s vocabulary (code points U+0001 to "
+                         f"U+{size - 1:04X}): {listed}; write them another way (e.g. 'e' for 'é', '-' for '—')")
 
 
 def _prompt_ids(tokenizer: Any, prompt: str) -> Any:
@@ -118,13 +138,15 @@ def generate(
     if hub.is_task(model) and not _is_zoo_lm(model):
         return _generate_with_task(model, prompt, max_length=max_length,
                                    sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
-                                                    seed=seed)())
+                                                    seed=seed, vocabulary=card.output.num_classes)())
     tokenizer = model.preprocessor.tokenizer
+    _check_characters(tokenizer, prompt, card.name)
     window = int(tokenizer.sequence_length)
     prompt_ids = _prompt_ids(tokenizer, prompt)
     prompt_length = len(prompt_ids)
     _check_max_length(max_length, prompt_length)
-    make_chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    make_chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                            vocabulary=card.output.num_classes)
 
     total = max(max_length, window)
     if cached and compiled:  # XLA compiles per length: lengths in powers of two, a few compilations in all

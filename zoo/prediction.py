@@ -90,13 +90,17 @@ def _batch(card: Any, inputs: Any) -> tuple[Any, list[str]]:
 
 
 def check_texts(card: Any, inputs: Any) -> list[str]:
-    """Raw texts for a text model: one string or a non-empty sequence of strings."""
+    """Raw texts for a text classifier: one string or a non-empty sequence of strings, none of them blank."""
     texts = [inputs] if isinstance(inputs, str) else list(inputs)
     if not texts:
         raise InputError("no inputs given: give one or more texts")
     bad = next((type(t).__name__ for t in texts if not isinstance(t, str)), None)
     if bad is not None:
         raise InputError(f"{card.name} takes raw text: every input must be a string, got a {bad}")
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:  # a classifier would answer it with a confident class all the same
+        raise InputError(f"text {blank[0]} is {'empty' if not texts[blank[0]] else 'blank'}: {card.name} has "
+                         f"nothing to classify; give a text with words in it")
     return texts
 
 

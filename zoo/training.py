@@ -453,6 +453,7 @@ def train(
     Returns:
         A :class:`zoo.training.TrainResult`: model (best weights), history, test metrics, paths, wall time.
     """
+    _check_arguments(resume=resume, test=test, seed=seed, num_gpus=num_gpus)
     if preset is not None:
         hparams["preset"] = preset
     card = registry.get_card(name)
@@ -485,6 +486,18 @@ def train(
         cfg.scratch.cleanup()
         result.paths = {k: cfg.shared_dir / v.relative_to(cfg.paths["model_dir"]) for k, v in cfg.paths.items()}
     return result
+
+
+def _check_arguments(*, resume: Any, test: Any, seed: Any, num_gpus: Any) -> None:
+    """train's own arguments of a type or range Keras would take as they are, or fail on deep inside."""
+    from zoo.models._common import check_bool, check_int
+
+    check_bool("resume", resume)
+    check_bool("test", test)
+    if seed is not None:
+        check_int("seed", seed, minimum=0, maximum=2**32 - 1)  # NumPy's seeds, which Keras sets from it
+    if num_gpus is not None:
+        check_int("num_gpus", num_gpus, minimum=0)
 
 
 @contextlib.contextmanager

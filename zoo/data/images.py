@@ -29,6 +29,22 @@ def _eight_bit(image: Any) -> Any:
     return image
 
 
+def _check_npy_header(path: Path) -> None:
+    """An NPY file's header read alone, before its data: an image of more than MAX_PIXELS (or more bytes than
+    the largest one allowed, RGB in int64) is refused unread, as a PNG's header is; NumPy would read a 20,000 x
+    20,000 x 3 file whole. A ValueError for a file that is not an NPY file of version 1 or 2."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version not in readers:
+            raise ValueError(f"NPY format version {version[0]}.{version[1]}; zoo reads versions 1.0 and 2.0")
+        shape, _, dtype = readers[version](f)
+    pixels = int(np.prod(shape[:2], dtype=np.int64))
+    if pixels > MAX_PIXELS or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > MAX_PIXELS * 3 * 8:
+        raise InputError(f"{path}: an array of shape {shape} ({dtype}), more than the {MAX_PIXELS:,} pixels zoo "
+                         f"reads (refused unread)")
+
+
 def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, int]) -> np.ndarray:
     """One image file as the model's input: (H, W, C) uint8, grayscale or RGB as the card's input spec (or the
     shape given) says.
@@ -46,7 +62,10 @@ def read_image(path: str | os.PathLike[str], card: ModelCard | tuple[int, int, i
         raise InputError(f"{path}: expected an image ({', '.join(IMAGE_SUFFIXES)})")
     if path.suffix.lower() == ".npy":
         try:
+            _check_npy_header(path)
             array = np.load(path, allow_pickle=False)
+        except InputError:
+            raise
         except (ValueError, EOFError, OSError) as e:
             raise InputError(f"{path}: not a plain NumPy array file ({e or 'empty file'})") from e
         if array.size == 0:

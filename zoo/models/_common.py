@@ -17,6 +17,13 @@ def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = 
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """A flag that must be True or False: a string such as "False" is refused, not taken as true."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return value
+
+
 def check_float(name: str, value: Any, *, minimum: float = 0.0, maximum: float = 1.0, open_max: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
