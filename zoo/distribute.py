@@ -602,7 +602,8 @@ def _jax_strategy(key: str, *, tpu: str | None, num_gpus: int | None, devices: l
                                              f"(zoo[jax-cuda])")
             names = gpus[:num_gpus] if num_gpus else names
     if key == "model_parallel":
-        return _mesh_distribution("model_parallel", names, model, model_parallel or DEFAULT_MODEL_PARALLEL)
+        return _mesh_distribution("model_parallel", names, model,
+                                  DEFAULT_MODEL_PARALLEL if model_parallel is None else model_parallel)
     return JaxDistribution("data_parallel", _data_parallel(names))
 
 
