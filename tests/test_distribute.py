@@ -78,6 +78,13 @@ def test_bad_requests_fail_clearly(kwargs, error, message):
         distribute.get_strategy(**kwargs)
 
 
+def test_jaxs_flags_on_tensorflow_say_so(cli):
+    out = cli("train", "cnn_mnist", "--epochs", "1", "--strategy", "model_parallel", "--model-parallel", "2")
+    assert out.returncode == 2 and "runs on the JAX backend only" in out.stderr and "Traceback" not in out.stderr
+    out = cli("train", "cnn_mnist", "--epochs", "1", "--strategy", "multi_worker", "--process-id", "1")
+    assert out.returncode == 2 and "on TensorFlow the cluster comes from TF_CONFIG" in out.stderr
+
+
 @pytest.mark.parametrize(
     "tf_config, message",
     [

@@ -180,6 +180,25 @@ def test_bad_batches_and_objects_are_refused():
     assert distribute.resolve(data.distribution).kind == "data_parallel"  # a keras.distribution object is taken
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--strategy", "model_parallel"), "no layout for cnn_mnist"),
+    (("--strategy", "tpu"), "strategy 'tpu' found no TPU: JAX sees only cpu devices"),
+    (("--strategy", "multi_worker", "--coordinator-address", "localhost:1", "--num-processes", "2"),
+     "needs --process-id \\(or \\$JAX_PROCESS_ID\\)"),
+    (("--strategy", "data_parallel", "--process-id", "0"), "process_id= is for the 'multi_worker' strategy"),
+    (("--strategy", "model_parallel", "--model-parallel", "0"), "--model-parallel: expected a positive integer"),
+])
+def test_the_cli_flags_reach_the_factory(cli, monkeypatch, args, message):
+    import re
+
+    for names in distribute.JAX_ENV.values():
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
+    out = cli("train", "cnn_mnist", "--epochs", "1", *args)
+    assert out.returncode == 2 and re.search(message, out.stderr), out.stderr
+    assert "Traceback" not in out.stderr
+
+
 # ------------------------------------------------------------------------------------------- training
 
 

@@ -219,9 +219,17 @@ def _add_train(sub: Any) -> None:
                    help="leave the test split unmeasured (a candidate run, compared on validation)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
     p.add_argument("--strategy", default="auto",
-                   help="auto, cpu, gpu, mirrored, tpu, multi_worker (cluster from TF_CONFIG) or off (default auto)")
+                   help="auto, cpu, gpu, mirrored (data_parallel), tpu, multi_worker (cluster from TF_CONFIG; on JAX "
+                        "the --coordinator-address flags), off, or on JAX model_parallel (default auto)")
     p.add_argument("--tpu", help="a Cloud TPU name, a grpc://host:port address, or 'local' on a TPU VM")
     p.add_argument("--num-gpus", type=_count, help="GPUs to mirror over (default: all visible)")
+    p.add_argument("--model-parallel", type=_positive_int, metavar="N",
+                   help="JAX: devices on the model axis of model_parallel's mesh (default 2)")
+    p.add_argument("--coordinator-address", metavar="HOST:PORT",
+                   help="JAX multi_worker: process 0's address (default $JAX_COORDINATOR_ADDRESS)")
+    p.add_argument("--num-processes", type=_positive_int,
+                   help="JAX multi_worker: how many processes (default $JAX_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=_count, help="JAX multi_worker: this one's, from 0 (default $JAX_PROCESS_ID)")
     p.add_argument("--mixed-precision", choices=("off", "float16", "bfloat16"),
                    help="default: bfloat16 on TPU, off elsewhere")
     p.add_argument("--jit-compile", action="store_const", const=True, help="compile the step with XLA")
