@@ -178,6 +178,14 @@ def test_bad_batches_and_objects_are_refused():
     with pytest.raises(ValueError, match="jit_compile=False under a JAX distribution"):
         distribute.compile_options(data, jit_compile=False)
     assert distribute.resolve(data.distribution).kind == "data_parallel"  # a keras.distribution object is taken
+    eight = distribute.get_strategy("model_parallel", model="gpt_shakespeare", model_parallel=8)
+    with pytest.raises(ValueError, match="splits a size that model_parallel=8 does not divide .*dimension size is 4"):
+        zoo.get("gpt_shakespeare", strategy=eight, num_layers=1, num_heads=4, compile=False)
+    with pytest.raises(ValueError, match="a batch does not divide among the 8 replicas .*drop_remainder=True"):
+        with data.scope():
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+            model.compile("sgd", "mse")
+            model.predict(np.ones((6, 4), "float32"), verbose=0)
 
 
 @pytest.mark.parametrize("args, message", [

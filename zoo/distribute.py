@@ -434,10 +434,27 @@ class JaxDistribution:
     def __init__(self, kind: str, distribution: Any, *, layout: str | None = None, note: str = ""):
         self.kind, self.distribution, self.layout, self.note = kind, distribution, layout, note
 
+    @contextlib.contextmanager
     def scope(self) -> Any:
+        """The distribution's scope; JAX's IndivisibleError (a size the mesh does not divide) said in zoo's
+        terms."""
         if self.distribution is None:
-            return contextlib.nullcontext()
-        return self.distribution.scope()
+            yield
+            return
+        try:
+            with self.distribution.scope():
+                yield
+        except ValueError as e:
+            if type(e).__name__ != "IndivisibleError":
+                raise
+            first = str(e).splitlines()[0]
+            if "'model'" in first:
+                raise ValueError(f"the layout ({self.layout}) splits a size that model_parallel={self.mesh['model']} "
+                                 f"does not divide ({first}); choose a --model-parallel that divides the sharded "
+                                 f"sizes (attention heads, embedding and feed-forward widths)") from e
+            raise ValueError(f"a batch does not divide among the {self.num_replicas_in_sync} replicas ({first}); "
+                             f"give whole batches of a multiple of {self.num_replicas_in_sync} "
+                             f"(drop_remainder=True)") from e
 
     @property
     def num_replicas_in_sync(self) -> int:
