@@ -421,10 +421,11 @@ def _tflite_preprocessor(sidecar: Path, about: dict[str, Any]) -> Any:
     if name not in classes or not isinstance(spec.get("config"), dict):
         raise InputError(f"{sidecar}: its tokenizer {name!r} is not one of zoo's ({', '.join(classes)})")
     empty = tokenizing.get("empty_token_id")
+    vocabulary = _checked_part(sidecar, about, "vocabulary") if "vocabulary" in about["parts"] else None
     try:
         tokenizer = classes[name].from_config(spec["config"])
-        if "vocabulary" in about["parts"]:
-            tokenizer.set_vocabulary(read_vocabulary(_checked_part(sidecar, about, "vocabulary")))
+        if vocabulary is not None:
+            tokenizer.set_vocabulary(read_vocabulary(vocabulary))
         return TokenIdsPreprocessor(tokenizer, empty)
     except (TypeError, ValueError, KeyError) as e:
         raise InputError(f"{sidecar}: its tokenizer's settings do not make a {name} ({e})") from e
