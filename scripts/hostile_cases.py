@@ -11,7 +11,15 @@ temporary folder for a look afterwards (it is removed otherwise).
 The CLI is run as real subprocesses (``python -m zoo ...``, each with a timeout, in its own session, with
 ``ZOO_OFFLINE=1`` and a private ``ZOO_HOME``); the API runs inside this script, or in a subprocess where a
 crash could take the script down (the SavedModel serving calls, the decompression bombs). Every file is
-written under one ``tempfile`` folder, removed at the end. Each case is classified:
+written under one ``tempfile`` folder, removed at the end; the full-disk cases (class 9) mount small tmpfs
+folders inside it (root, or CAP_SYS_ADMIN; skipped where mounting is refused), unmounted afterwards.
+The classes: 1 two writers, 2 OSError paths, 3 bad values, 4 resources, 5 SavedModel serving, 6 verify,
+7 pretrained listing, 8 installs, 9 a full disk (train, every export format, downloads, a read-only ZOO_HOME),
+10 an export's parts (a TFLite export's vocabulary, model file and description that do not vouch for each
+other), 11 names (class names with control characters, file names with escape sequences), 12 folders (a
+validation/ class training lacks, a class too small to carve, the counts printed), 13 typed arguments
+(strings for booleans, negative counts, huge top_k and seeds, blank texts, characters outside a vocabulary,
+a huge .npy). Each case is classified:
 
 * ``clean``: what a user should see. The API raised a zoo error (``zoo.ZooError``), or a ``ValueError`` /
   ``TypeError`` with a message of its own (not a leaked parser or container message such as "Expecting
@@ -78,6 +86,11 @@ GROUPS = {
     "6": "verify",
     "7": "pretrained listing",
     "8": "installs",
+    "9": "full disk",
+    "10": "export parts",
+    "11": "names",
+    "12": "folders",
+    "13": "typed arguments",
 }
 NOT_CLEAN = ("traceback", "noisy", "silent", "crash", "failed", "audit-error")
 OUTCOMES = ("clean", "ok", "skipped", *NOT_CLEAN)
@@ -781,24 +794,8 @@ def os_error_paths(a: Audit) -> None:
            "success", lambda: a.cli_ok("predict", "cnn_mnist", a.digit(), env={"ZOO_HOME": str(a_file("home_file"))},
                                        check=lambda p: ("digit.png" in p.stdout, one_line(p.first_out(), 200))))
 
-    def forged_download(home: Path, name: str) -> tuple[str, str]:
-        from zoo import manifest
-
-        default = manifest.weights_for("cnn_mnist")[0]
-        info = dataclasses.replace(default, file=f"cnn_mnist-{name}-00000000.weights.h5",
-                                   url="http://127.0.0.1:9/cnn_mnist-forged.weights.h5")
-        empty = a.tmp / "empty_bundle"
-        empty.mkdir(exist_ok=True)
-        with forged_manifest(info, empty), environ(ZOO_HOME=str(home), ZOO_OFFLINE=None):
-            outcome, message = api_error(lambda: zoo.get("cnn_mnist", pretrained=True, compile=False))
-        cache = home / "weights"
-        left = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
-        if left and outcome == "clean":
-            return "failed", f"{message}; but left in the cache: {', '.join(left)}"
-        return outcome, message
-
     a.case("zoo-home-is-file-download", "ZOO_HOME=FILE and weights to download (url on a closed port)", "error",
-           lambda: forged_download(a_file("home_file2"), "home"))
+           lambda: forged_download(a, a_file("home_file2"), "home"))
     a.case("data-dir-missing-cli", "`zoo evaluate cnn_mnist --data-dir /nonexistent`", "error",
            lambda: a.cli_error("evaluate", "cnn_mnist", "--data-dir", a.tmp / "nonexistent", timeout=FAST_TIMEOUT))
 
@@ -1410,8 +1407,10 @@ def verify(a: Audit) -> None:
            "WeightsError (outputs differ)", lambda: forged("kernel", scaled_kernel))
     a.case("verify-kernel-x1.001-hash-kept", "zoo.verify with one kernel x 1.001, the manifest's sha256 kept",
            "WeightsError (sha256)", lambda: forged("kernel_hash", scaled_kernel, edit_hash=False))
-    a.case("verify-no-weights", "`zoo verify mobilenet_v2_cifar10` (no weights)", "error",
-           lambda: a.cli_error("verify", "mobilenet_v2_cifar10", timeout=FAST_TIMEOUT))
+    bare = next((n for n in zoo.list_models() if not zoo.info(n).weights and not zoo.info(n).presets), None)
+    a.case("verify-no-weights", f"`zoo verify {bare}` (a model without weights)", "error",
+           lambda: a.cli_error("verify", bare, timeout=FAST_TIMEOUT) if bare else
+           ("skipped", "every registered model has weights now"))
     a.case("verify-preset-model", "`zoo verify bert_classifier` (keras-hub preset, offline)", "error",
            lambda: a.cli_error("verify", "bert_classifier", timeout=FAST_TIMEOUT))
 
@@ -1481,6 +1480,337 @@ def installs(a: Audit) -> None:
            multi_worker_without_config)
 
 
+# ==================================================================================== 9. a full disk
+
+
+@contextlib.contextmanager
+def small_disk(a: Audit, name: str, size: str = "300k"):
+    """A folder on a tmpfs of ``size`` (None where mounting is refused: not root, no CAP_SYS_ADMIN), unmounted
+    afterwards."""
+    folder = a.tmp / "disks" / name
+    folder.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    try:
+        yield folder if done.returncode == 0 else None
+    finally:
+        if done.returncode == 0:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path, leave: int) -> None:
+    free = shutil.disk_usage(folder).free - leave
+    with open(folder / "filler", "wb") as f:
+        with contextlib.suppress(OSError):
+            while free > 0:
+                chunk = min(free, 1 << 16)
+                f.write(b"\0" * chunk)
+                f.flush()
+                free -= chunk
+
+
+def _left(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name != "filler")
+
+
+def full_disk(a: Audit) -> None:
+    a.group = "9"
+
+    def on_full_disk(name: str, args: Callable[[Path], list], leave: int = 64 << 10,
+                     timeout: float = CLI_TIMEOUT) -> tuple[str, str, dict] | tuple[str, str]:
+        with small_disk(a, name) as disk:
+            if disk is None:
+                return "skipped", "cannot mount a size-limited tmpfs here (needs root or CAP_SYS_ADMIN)"
+            fill(disk, leave)
+            p = a.zoo(*args(disk), timeout=timeout)
+            p.stderr = "\n".join(line for line in p.stderr.splitlines()  # zoo's notes before the error are fine
+                                  if not (line.startswith("zoo: ") and not line.startswith("zoo: error:")))
+            outcome, message = classify_cli_error(p, expect=r"no space left on the device .*needs")
+            detail = {"rc": p.rc, "argv": p.args[2:]}
+            left = _left(disk)
+            if outcome == "clean" and left:
+                return "silent", f"{message}; but left on the disk: {', '.join(left)}", detail
+            return outcome, message, detail
+
+    a.case("train-full-disk-cli", "`zoo train cnn_mnist --data IMGS --model-dir FULL/run` on a 300 KB tmpfs",
+           "one line naming the path and the space, exit 2, no signal, no folder left",
+           lambda: on_full_disk("train", lambda d: ["train", "cnn_mnist", "--epochs", "1", "--data", a.images(),
+                                                    "--model-dir", d / "run", "--verbose", "0"],
+                                leave=200 << 10, timeout=TRAIN_TIMEOUT))
+    for fmt, target in (("saved_model", "exp"), ("keras", "m.keras"), ("tflite", "m.tflite")):
+        a.case(f"export-{fmt}-full-disk-cli", f"`zoo export cnn_mnist FULL/{target} --format {fmt}` (64 KB free)",
+               "one line, exit 2, nothing left",
+               lambda fmt=fmt, target=target: on_full_disk(f"export_{fmt}", lambda d: [
+                   "export", "cnn_mnist", d / target, "--format", fmt]))
+
+    def download() -> tuple[str, str]:
+        import zoo
+        from zoo import manifest
+
+        default = manifest.weights_for("cnn_mnist")[0]
+        info = dataclasses.replace(default, file=f"served-{default.file}", tag="served", default=False,
+                                   url=default.bundled_path.as_uri())
+        empty = a.tmp / "empty_bundle_disk"
+        empty.mkdir(exist_ok=True)
+        with small_disk(a, "download") as disk:
+            if disk is None:
+                return "skipped", "cannot mount a size-limited tmpfs here"
+            fill(disk, 64 << 10)
+            with forged_manifest(info, empty), environ(ZOO_HOME=str(disk), ZOO_OFFLINE=None):
+                outcome, message = api_error(lambda: zoo.get("cnn_mnist", pretrained="served", compile=False),
+                                             expect="no space left on the device")
+            left = _left(disk)
+            if outcome == "clean" and [p for p in left if p != "weights"]:
+                return "silent", f"{message}; but left in the cache: {', '.join(left)}"
+            return outcome, message
+
+    a.case("download-full-disk-api", "weights downloaded (file:// URL) into a ZOO_HOME with 64 KB free",
+           "DiskFullError, nothing in the cache", download)
+
+    def read_only_home() -> tuple[str, str, dict] | tuple[str, str]:
+        with small_disk(a, "ro_home", "64k") as disk:
+            if disk is None:
+                return "skipped", "cannot mount a tmpfs here"
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            return forged_download(a, disk, "ro")
+
+    a.case("zoo-home-read-only-download", "ZOO_HOME on a read-only filesystem, weights to download", "error",
+           read_only_home)
+
+
+def forged_download(a: Audit, home: Path, name: str) -> tuple[str, str]:
+    """zoo.get of weights that must be downloaded (from a closed port) into ``home``: an error naming ZOO_HOME,
+    and nothing left in the cache."""
+    import zoo
+    from zoo import manifest
+
+    default = manifest.weights_for("cnn_mnist")[0]
+    info = dataclasses.replace(default, file=f"cnn_mnist-{name}-00000000.weights.h5",
+                               url="http://127.0.0.1:9/cnn_mnist-forged.weights.h5")
+    empty = a.tmp / "empty_bundle"
+    empty.mkdir(exist_ok=True)
+    with forged_manifest(info, empty), environ(ZOO_HOME=str(home), ZOO_OFFLINE=None):
+        outcome, message = api_error(lambda: zoo.get("cnn_mnist", pretrained=True, compile=False), expect="ZOO_HOME")
+    cache = home / "weights"
+    left = sorted(p.name for p in cache.iterdir()) if cache.is_dir() else []
+    if left and outcome == "clean":
+        return "failed", f"{message}; but left in the cache: {', '.join(left)}"
+    return outcome, message
+
+
+# ================================================================== 10. an export's parts vouch for each other
+
+
+def text_tflite(a: Audit) -> Path:
+    """A small transformer_imdb exported to TFLite (its description and vocabulary beside it)."""
+    def make() -> Path:
+        import zoo
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            small = zoo.get("transformer_imdb", compile=False, sequence_length=16, embedding_dim=16,
+                            intermediate_dim=32)
+            return zoo.export(small, a.tmp / "text_tflite" / "t.tflite", format="tflite")
+    (a.tmp / "text_tflite").mkdir(exist_ok=True)
+    return a.fixture("text_tflite", make)
+
+
+def export_parts(a: Audit) -> None:
+    a.group = "10"
+
+    def spoiled(name: str, spoil: Callable[[Path], None], expect: str) -> tuple[str, str, dict]:
+        source = text_tflite(a)
+        folder = a.tmp / "spoiled" / name
+        folder.mkdir(parents=True)
+        for f in source.parent.glob("t.*"):
+            shutil.copy(f, folder / f.name)
+        spoil(folder / "t.tflite")
+        return a.cli_error("predict", folder / "t.tflite", "this film was a waste of time", expect=expect)
+
+    def vocabulary(change: Callable[[list[str]], list[str]]) -> Callable[[Path], None]:
+        def spoil(path: Path) -> None:
+            v = path.with_suffix(".vocab.txt")
+            v.write_text("\n".join(change(v.read_text().splitlines())) + "\n")
+        return spoil
+
+    def description(change: Callable[[dict], None]) -> Callable[[Path], None]:
+        def spoil(path: Path) -> None:
+            d = path.with_suffix(".zoo.json")
+            about = json.loads(d.read_text())
+            change(about)
+            d.write_text(json.dumps(about))
+        return spoil
+
+    def foreign_model(path: Path) -> None:
+        import zoo
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            other = zoo.export("cnn_mnist", a.tmp / "spoiled" / "cnn.tflite", format="tflite")
+        shutil.copy(other, path)
+
+    cases = {
+        "vocabulary-shuffled": ("the vocabulary's lines reversed", vocabulary(lambda v: v[:2] + v[2:][::-1]),
+                                "sha256 mismatch"),
+        "vocabulary-truncated": ("the vocabulary cut to half", vocabulary(lambda v: v[: len(v) // 2]),
+                                 "sha256 mismatch"),
+        "tflite-of-another-model": ("cnn_mnist's .tflite under the text model's name", foreign_model,
+                                    "not the model file"),
+        "foreign-tokenizer": ("a description naming keras>Dense as its tokenizer", description(
+            lambda d: d["preprocessing"]["tokenizer"].update(registered_name="keras>Dense", class_name="Dense",
+                                                             module="keras.layers")), "not one of zoo's"),
+        "vocabulary-elsewhere": ("a description naming /etc/passwd as its vocabulary", description(
+            lambda d: d["parts"]["vocabulary"].update(file="/etc/passwd")), "not a file beside it"),
+        "no-recorded-hashes": ("a description without its parts' sha256 (an older export)", description(
+            lambda d: d.pop("parts")), "sha256"),
+    }
+    for key, (what, spoil, expect) in cases.items():
+        a.case(f"tflite-{key}", f"`zoo predict t.tflite TEXT`, {what}", "error naming the file",
+               lambda key=key, spoil=spoil, expect=expect: spoiled(key, spoil, expect))
+
+    a.case("tflite-text-valid", "`zoo predict t.tflite TEXT` of an export as written", "success",
+           lambda: a.cli_ok("predict", text_tflite(a), "a fine film", check=lambda p: (
+               "positive" in p.stdout or "negative" in p.stdout, one_line(p.first_out(), 200))))
+
+
+# ===================================================================================== 11. names
+
+
+def run_with_class_names(a: Audit, name: str, names: Any) -> Path:
+    """A copy of the finished folder run with its class_names.json holding ``names``; its best weights."""
+    run = resume_copy(a, f"names_{name}")
+    record = run / "class_names.json"
+    record.write_text(json.dumps({**json.loads(record.read_text()), "class_names": names}))
+    return run / "best.weights.h5"
+
+
+def names(a: Audit) -> None:
+    a.group = "11"
+    import zoo
+
+    for key, value in {"escape": ["circle", "\x1b[2K\rcross: 100.0%", "line"], "newline": ["a", "b\nc", "d"],
+                       "string": "abc", "repeated": ["a", "a", "b"], "empty": ["a", "", "c"]}.items():
+        a.case(f"class-names-json-{key}", f"`zoo predict cnn_mnist --pretrained RUN digit.png`, class_names.json "
+               f"holding {value!r}", "error naming the file",
+               lambda key=key, value=value: a.cli_error("predict", "cnn_mnist", "--pretrained",
+                                                        run_with_class_names(a, key, value), a.digit(),
+                                                        expect="class_names.json"))
+
+    def folder_with(key: str, name: str) -> Path:
+        root = a.tmp / "named_folders" / key
+        shutil.copytree(a.images(), root)
+        (root / "circle").rename(root / name)
+        return root
+
+    for key, name in {"escape": "\x1b[31mred", "newline": "two\nlines", "bidi": "\u202eelcric"}.items():
+        a.case(f"folder-name-{key}", f"zoo.train(data=IMGS with a class folder named {name!r})", "error naming it",
+               lambda key=key, name=name: api_error(lambda: zoo.train(
+                   "cnn_mnist", epochs=1, data=str(folder_with(key, name)), model_dir=str(a.tmp / "runs" / "named"),
+                   verbose=0), expect="cannot be a class name"))
+
+    def escaped(*extra: str) -> tuple[str, str, dict]:
+        path = a.tmp / "inputs" / "\x1b[2K\rdigit.png: 7 100.0%\n.png"
+        shutil.copy(a.digit(), path)
+        p = a.zoo("predict", "cnn_mnist", path, *extra)
+        outcome, message = classify_cli_ok(p, lambda p: (
+            "\x1b" not in p.stdout and "\r" not in p.stdout,
+            "raw escape sequence in the output" if "\x1b" in p.stdout else one_line(p.stdout.encode(
+                "unicode_escape").decode(), 200)))
+        return outcome, message, {"rc": p.rc}
+
+    a.case("input-name-escape-text", "`zoo predict cnn_mnist $'\\x1b[2K\\r...png'` (text output)",
+           "success, the name escaped", escaped)
+    a.case("input-name-escape-json", "`zoo predict cnn_mnist $'\\x1b[2K\\r...png' --json`",
+           "success, the name escaped", lambda: escaped("--json"))
+
+
+# ===================================================================================== 12. folders
+
+
+def folders(a: Audit) -> None:
+    a.group = "12"
+    import zoo
+
+    def train_on(name: str, change: Callable[[Path], None]) -> Callable[[], Any]:
+        root = a.tmp / "folder_cases" / name
+        shutil.copytree(a.images(), root)
+        change(root)
+        return lambda: zoo.train("cnn_mnist", epochs=1, data=str(root), model_dir=str(a.tmp / "runs" / name),
+                                 verbose=0)
+
+    def validation_only(root: Path) -> None:
+        for cls in ("circle", "cross", "line", "star"):
+            (root / "validation" / cls).mkdir(parents=True)
+            shutil.copy(root / "circle" / "0.png", root / "validation" / cls / "0.png")
+
+    def one_file(root: Path) -> None:
+        for f in sorted((root / "line").iterdir())[1:]:
+            f.unlink()
+
+    a.case("validation-only-class", "zoo.train(data=IMGS whose validation/ holds a class training lacks)",
+           "error naming it", lambda: api_error(train_on("val_only", validation_only), expect="star"))
+    a.case("class-too-small-to-carve", "zoo.train(data=IMGS with a class of one image, no validation/)",
+           "error naming the class", lambda: api_error(train_on("one_file", one_file), expect="line"))
+
+    def counts() -> tuple[str, str, dict]:
+        p = a.zoo("train", "cnn_mnist", "--epochs", "1", "--data", a.images(), "--model-dir",
+                  a.tmp / "runs" / "counts", "--verbose", "2", timeout=TRAIN_TIMEOUT)
+        line = next((ln for ln in p.stdout.splitlines() if "classes; train" in ln), "")
+        outcome, message = classify_cli_ok(p, lambda p: (
+            bool(re.search(r"train circle \d+, cross \d+, line \d+; validation circle \d+, cross \d+, line \d+",
+                           line)), line or "no line of counts per class and split"))
+        return outcome, message, {"rc": p.rc}
+
+    a.case("counts-printed", "`zoo train cnn_mnist --data IMGS` prints the files per class and split", "success",
+           counts)
+
+
+# ============================================================================== 13. typed arguments
+
+
+def typed_arguments(a: Audit) -> None:
+    a.group = "13"
+    import zoo
+
+    a.case("include-top-string", "zoo.get(cnn_mnist, include_top='False')", "error",
+           lambda: api_error(lambda: zoo.get("cnn_mnist", include_top="False"), expect="True or False"))
+    a.case("train-num-gpus-negative-api", "zoo.train(cnn_mnist, num_gpus=-1, data=IMGS)", "error before training",
+           lambda: api_error(lambda: zoo.train("cnn_mnist", epochs=1, num_gpus=-1, data=str(a.images()),
+                                               model_dir=str(a.tmp / "runs" / "gpus_api"), verbose=0)))
+    a.case("train-resume-string", "zoo.train(cnn_mnist, resume='no', data=IMGS)", "error before training",
+           lambda: api_error(lambda: zoo.train("cnn_mnist", epochs=1, resume="no", data=str(a.images()),
+                                               model_dir=str(a.tmp / "runs" / "resume_str"), verbose=0)))
+
+    def generate(*extra: str, prompt: str = "ROMEO:") -> tuple[str, str, dict]:
+        return a.cli_error("generate", "char_lstm_shakespeare", prompt, "--max-length", "40", *extra)
+
+    a.case("generate-top-k-huge", "`zoo generate char_lstm_shakespeare ROMEO: --sampler top_k --top-k 1000000000`",
+           "error", lambda: generate("--sampler", "top_k", "--top-k", "1000000000"))
+    a.case("generate-seed-huge", "`zoo generate char_lstm_shakespeare ROMEO: --sampler top_k --seed 2**64`",
+           "error", lambda: generate("--sampler", "top_k", "--seed", str(2**64)))
+    a.case("generate-out-of-vocabulary", "`zoo generate char_lstm_shakespeare 'ROMÉO:'` (É beyond its 128 code "
+           "points)", "error naming the character", lambda: generate(prompt="ROMÉO:"))
+    a.case("predict-empty-text", "`zoo predict lstm_imdb ''`", "error",
+           lambda: a.cli_error("predict", "lstm_imdb", ""))
+    a.case("predict-blank-text-api", "zoo.predict(transformer_imdb, ['   '])", "error",
+           lambda: api_error(lambda: zoo.predict("transformer_imdb", ["   "])))
+
+    def huge_npy() -> tuple[str, str, dict]:
+        path = a.tmp / "inputs" / "huge.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(20_000, 20_000, 3)).flush()  # sparse
+        t0 = time.monotonic()
+        outcome, message = api_error(lambda: zoo.predict("cnn_mnist", [path]), expect="refused unread")
+        seconds = time.monotonic() - t0
+        path.unlink()
+        if outcome == "clean" and seconds > 2:
+            return "silent", f"refused, but after {seconds:.1f} s: read first? {message}", {}
+        return outcome, f"{message} [{seconds:.2f} s]", {"seconds": round(seconds, 2)}
+
+    a.case("npy-20000x20000x3", "zoo.predict(cnn_mnist, [a 20000x20000x3 uint8 .npy])", "refused by its header, at once",
+           huge_npy)
+
+
 # ===================================================================================== report
 
 
@@ -1544,7 +1874,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"zoo hostile cases: temporary folder {tmp}; uid {os.geteuid()}; {PY}", flush=True)
     try:
         for group in (pretrained_listing, installs, two_writers, os_error_paths, bad_values, resources, serving,
-                      verify):
+                      verify, full_disk, export_parts, names, folders, typed_arguments):
             group(audit)
     finally:
         audit.cleanup()
