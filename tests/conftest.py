@@ -24,18 +24,23 @@ def _two_virtual_cpus() -> None:
 
 _two_virtual_cpus()
 
-# The suite runs twice (`make test`): on TensorFlow, the default, all of it but the tests marked `jax`; then under
-# KERAS_BACKEND=jax (with 8 virtual CPU devices), the tests marked `jax` only: the backend-sensitive ones.
+# The suite runs twice (`make test`): on TensorFlow, the default, every test but those marked `jax`; then under
+# KERAS_BACKEND=jax (with 8 virtual CPU devices), the backend-sensitive tests only: those marked `jax` (JAX's own)
+# and those marked `any_backend` (the same test on both: training, resume, export, ...).
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def _runs_here(item) -> bool:
+    if item.get_closest_marker("any_backend") is not None:
+        return True
+    return (item.get_closest_marker("jax") is not None) == (BACKEND == "jax")
 
 
 def pytest_collection_modifyitems(config, items):
     """Each run keeps its own tests and deselects the other backend's."""
-    keep, other = [], []
-    for item in items:
-        (keep if (item.get_closest_marker("jax") is not None) == (BACKEND == "jax") else other).append(item)
-    if other:
-        config.hook.pytest_deselected(items=other)
+    keep = [item for item in items if _runs_here(item)]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not _runs_here(item)])
         items[:] = keep
 
 

@@ -90,3 +90,125 @@ def test_every_card_figure_is_what_evaluate_reproduces_on_jax(real_data_dir, nam
             assert got[metric] == pytest.approx(value, abs=5e-4), metric  # 0.05 points
         else:
             assert got[metric] == pytest.approx(value, rel=1e-3), metric
+
+
+# ------------------------------------------------------------------------------- exports and archives
+
+_SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the tokenizer's ops)
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+key, kind = sys.argv[2], sys.argv[3]
+x = np.load(sys.argv[4])
+x = tf.constant(x.astype(str).tolist() if kind == "text" else x)
+out = serve(**{key: x})
+np.save(sys.argv[5], out["probabilities"].numpy())
+print(json.dumps(sorted(out)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+@pytest.mark.parametrize("name, key, kind", [("lstm_imdb", "text", "text"), ("cnn_mnist", "image", "image")])
+def test_a_savedmodel_exported_on_jax_serves_the_jax_models_outputs_in_a_tensorflow_only_process(
+        real_data_dir, tmp_path, name, key, kind):
+    """The export runs TensorFlow's own writer (a process of its own): the same signature, raw inputs in."""
+    import zoo
+
+    model = zoo.get(name, pretrained=True, compile=False)
+    if kind == "text":
+        x = _parity.test_reviews(real_data_dir)[::10]  # 30 of them: long, short and others
+        want = model.predict(x.tolist(), batch_size=10, verbose=0)
+    else:
+        from zoo import data
+
+        x = data.load("mnist", "test", data_dir=real_data_dir).features[:64]
+        want = _parity.outputs(model, x)
+    exported = zoo.export(model, tmp_path / "export")
+    np.save(tmp_path / "x.npy", x.astype(str) if kind == "text" else x)
+    # a process with TensorFlow only: neither zoo nor Keras is imported there
+    done = _tensorflow("-c", _SERVE, str(exported), key, kind, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "probabilities" in done.stdout and "class_id" in done.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=0, atol=ATOL)
+
+
+@pytest.mark.slow
+def test_a_tflite_file_exported_on_jax_runs(tmp_path):
+    import zoo
+
+    model = zoo.get("cnn_mnist", pretrained=True, compile=False)
+    target = zoo.export(model, tmp_path / "m.tflite", format="tflite")
+    x = np.random.default_rng(0).integers(0, 256, size=(3, 28, 28, 1), dtype=np.uint8)
+    got = zoo.predict(str(target), x, top_k=10)
+    want = _parity.outputs(model, x)
+    probabilities = [[c["probability"] for c in sorted(r["top_k"], key=lambda c: c["class_id"])] for r in got]
+    np.testing.assert_allclose(probabilities, want, rtol=0, atol=ATOL)
+
+
+_ROUND_TRIP = """
+import sys
+import numpy as np
+import keras
+import zoo
+x = np.load(sys.argv[2])
+if sys.argv[1] == "save":
+    model = zoo.get(sys.argv[3], pretrained=True, compile=False)
+    model.save(sys.argv[4])
+else:
+    model = keras.saving.load_model(sys.argv[4], safe_mode=True)
+np.save(sys.argv[5], keras.ops.convert_to_numpy(model(x, training=False)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["transformer_imdb", "cnn_mnist"])
+def test_a_keras_archive_saved_on_one_backend_loads_on_the_other(tmp_path, name):
+    import keras
+
+    import zoo
+
+    model = zoo.get(name, pretrained=True, compile=False)
+    if model.input.dtype.startswith("int"):
+        x = np.random.default_rng(0).integers(1, 100, size=(4, model.input.shape[1])).astype("int32")
+    else:
+        x = np.random.default_rng(0).integers(0, 256, size=(4, *model.input.shape[1:])).astype("uint8")
+    np.save(tmp_path / "x.npy", x)
+    want = _parity.outputs(model, x)
+    # saved on JAX, loaded on TensorFlow
+    model.save(tmp_path / "from_jax.keras")
+    done = _tensorflow("-c", _ROUND_TRIP, "load", str(tmp_path / "x.npy"), name, str(tmp_path / "from_jax.keras"),
+                       str(tmp_path / "tf.npy"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "tf.npy"), want, rtol=0, atol=ATOL)
+    # saved on TensorFlow, loaded on JAX
+    done = _tensorflow("-c", _ROUND_TRIP, "save", str(tmp_path / "x.npy"), name, str(tmp_path / "from_tf.keras"),
+                       str(tmp_path / "tf2.npy"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = keras.saving.load_model(tmp_path / "from_tf.keras", safe_mode=True)
+    np.testing.assert_allclose(_parity.outputs(loaded, x), want, rtol=0, atol=ATOL)
+
+
+_PRESET = """
+import sys
+import keras_hub
+import numpy as np
+import zoo  # noqa: F401  (registers zoo's classes)
+task = keras_hub.models.TextClassifier.from_preset(sys.argv[1])
+print(repr(task.predict([sys.argv[2]], verbose=0).tolist()))
+"""
+
+
+@pytest.mark.slow
+def test_a_preset_folder_saved_on_jax_loads_on_tensorflow(tmp_path):
+    import zoo
+
+    model = zoo.get("transformer_imdb", pretrained=True, compile=False)
+    model.save_to_preset(str(tmp_path / "preset"))
+    text = "A slow start, then a wonderful, moving film."
+    done = _tensorflow("-c", _PRESET, str(tmp_path / "preset"), text)
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(eval(done.stdout.strip().splitlines()[-1]), model.predict([text], verbose=0),
+                               rtol=0, atol=ATOL)

@@ -48,6 +48,7 @@ def trained(small_mnist, tmp_path_factory):
     return result
 
 
+@pytest.mark.any_backend
 @pytest.mark.slow
 def test_short_training_run_learns_and_writes_every_artefact(trained):
     result = trained
@@ -65,6 +66,7 @@ def test_short_training_run_learns_and_writes_every_artefact(trained):
     assert not list(result.paths["model_dir"].rglob(".*.tmp*")), "a temporary file was left behind"
 
 
+@pytest.mark.any_backend
 def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mnist):
     report = json.loads(trained.paths["metrics"].read_text())
     assert report["model"] == "cnn_mnist" and report["epochs"] == 3
@@ -72,6 +74,9 @@ def test_metrics_json_records_recipe_versions_and_data_hashes(trained, small_mni
     assert report["recipe"]["learning_rate"] == 3e-3 and report["recipe"]["optimizer"] == "adam"
     assert report["hparams"]["filters"] == [8, 16, 16]
     assert report["versions"]["keras"].startswith("3.") and report["versions"]["tensorflow"].startswith("2.")
+    import keras
+
+    assert report["versions"]["backend"] == keras.backend.backend()  # the run says what it ran on
     train_hashes = report["data"]["train"]["sha256"]
     image_file = small_mnist / "mnist" / "train-images-idx3-ubyte.gz"
     assert train_hashes["mnist/train-images-idx3-ubyte.gz"] == sha256_file(image_file)
@@ -108,6 +113,7 @@ def test_throughput_is_recorded_per_epoch_without_validation(trained, monkeypatc
     assert meter.median() == 62.5  # the first epoch (tracing) left out
 
 
+@pytest.mark.any_backend
 def test_evaluate_reproduces_the_test_metrics_from_the_best_weights(trained, small_mnist):
     model = zoo.get("cnn_mnist", pretrained=str(trained.paths["best_weights"]), filters=(8, 16, 16))
     got = zoo.evaluate(model, data_dir=small_mnist)
@@ -243,6 +249,7 @@ class _KillAtEpoch:
         return Kill()
 
 
+@pytest.mark.any_backend
 @pytest.mark.slow
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(small_mnist, tmp_path):
     """Each epoch's shuffle and augmentation are seeded from (seed, epoch): a run killed after epoch 1 and
@@ -266,6 +273,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(small_mnist
     assert recorded > 360 / rates[1] + 360 / rates[2]  # more than this process's two epochs
 
 
+@pytest.mark.any_backend
 @pytest.mark.slow
 def test_epochs_run_counts_the_epochs_early_stopping_let_run(small_mnist, tmp_path):
     import keras

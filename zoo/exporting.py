@@ -248,7 +248,12 @@ def export(
 def _write(model: Any, card: ModelCard | None, format: str, target: Path, version: int, quantization: str | None,
            data_dir: Any) -> None:
     """Write the export into a temporary place beside ``target`` and rename it into place; the device's free
-    space is checked against the model's weights first."""
+    space is checked against the model's weights first. A SavedModel or TFLite file of a model on another
+    backend than TensorFlow is written by TensorFlow, in a process of its own (:func:`_write_on_tensorflow`)."""
+    from zoo import backends
+
+    if format != "keras" and backends.current() != "tensorflow":
+        return _write_on_tensorflow(model, card, format, target, version, quantization, data_dir)
     needed = weights_bytes(model)
     if format == "saved_model":
         with atomic_dir(target, needed, replace=True) as tmp:
@@ -544,3 +549,43 @@ def load_card(saved_model_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 __all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card", "load_tflite"]
+
+
+def _write_on_tensorflow(model: Any, card: ModelCard | None, format: str, target: Path, version: int,
+                         quantization: str | None, data_dir: Any) -> None:
+    """A SavedModel or TFLite export of a model on JAX: the model goes to a TensorFlow process as a ``.keras``
+    archive, and that process writes the export with :func:`_write`, as an export made on TensorFlow is (the
+    same serving signature and outputs; zoo._tensorflow_export). A SavedModel is a TensorFlow graph: writing it
+    from JAX would mean jax2tf, which cannot take the tokenizers' lookup tables or the string ops around the
+    network that the serving signature runs."""
+    import subprocess
+    import sys
+
+    from zoo import api, backends, errors
+
+    with tempfile.TemporaryDirectory(prefix="zoo-export-") as tmp:
+        folder = Path(tmp)
+        model.save(str(folder / "model.keras"))
+        attributes = {a: getattr(model, a) for a in api.ZOO_ATTRIBUTES if getattr(model, a, None) is not None}
+        job = {"card": card.name if card is not None else None, "attributes": attributes, "format": format,
+               "target": str(target), "version": version, "quantization": quantization,
+               "data_dir": None if data_dir is None else str(data_dir)}
+        (folder / "job.json").write_text(json.dumps(job, default=list), encoding="utf-8")
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env.pop("XLA_FLAGS", None)  # JAX's virtual devices are no business of TensorFlow's
+        done = subprocess.run([sys.executable, "-m", "zoo._tensorflow_export", str(folder)], env=env,
+                              capture_output=True, text=True)
+    if done.returncode == 0:
+        return
+    lines = done.stderr.strip().splitlines()
+    try:
+        failure = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise ExportError(f"the TensorFlow process that writes the {format} export of a model on "
+                          f"{backends.current()} failed (exit {done.returncode}): {' '.join(lines[-3:])[-400:]}") from None
+    kind = getattr(errors, failure["type"], None)
+    if isinstance(kind, type) and issubclass(kind, errors.ZooError):
+        raise kind(failure["error"])
+    raise ExportError(f"TensorFlow could not write the {format} export of this model (made on {backends.current()}): "
+                      f"{failure['type']}: {failure['error']}")
+
