@@ -47,12 +47,13 @@ class TrainResult:
 
 
 def versions() -> dict[str, str]:
-    import keras
+    """zoo's, TensorFlow's (the host pipeline on every backend), the backend's and Python's versions."""
     import tensorflow as tf
 
-    from zoo import __version__
+    from zoo import __version__, backends
 
-    return {"zoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+    return {"zoo": __version__, "tensorflow": tf.__version__, **backends.versions(),
+            "python": platform.python_version()}
 
 
 def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
@@ -153,8 +154,10 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
               mixed_precision: str | None, jit_compile: bool | str, steps_per_execution: int, data: Any,
               hparams: dict[str, Any], distribution: dict[str, Any] | None = None) -> RunConfig:
     """The card's recipe with the overrides, the hyper-parameters, the strategy and the run's folders."""
-    from zoo import api, distribute
+    from zoo import api, backends, distribute
 
+    backends.check_supported()
+    backends.keep_tensorflow_on_the_host()
     # The strategy first: a multi-worker strategy must exist before any TensorFlow op (KNOWN_ISSUES item 4).
     strat = distribute.resolve(strategy, tpu=tpu, num_gpus=num_gpus, model=name, **(distribution or {}))
     kind = distribute.kind(strat)
