@@ -53,6 +53,8 @@ def test_booleans_that_are_not_booleans_are_refused(call, message):
     ({"num_gpus": -1}, r"num_gpus must be at least 0, got -1"),
     ({"seed": -1}, r"seed must be at least 0 and at most 4294967295, got -1"),
     ({"seed": 2**40}, r"seed must be at least 0 and at most 4294967295, got 1099511627776"),
+    ({"early_stopping": -1}, r"early_stopping must be at least 1, got -1"),
+    ({"verbose": "loud"}, r"verbose must be 'auto', 0, 1 or 2 \(Keras' progress output\), got 'loud'"),
 ])
 def test_train_refuses_bad_arguments_before_it_writes_anything(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -72,6 +74,7 @@ def test_the_cli_refuses_a_negative_count(cli):
     ({"prompt": "ROMÉO:"}, zoo.InputError, r"outside char_lstm_shakespeare's vocabulary \(code points U\+0001 to "
                                            r"U\+007F\): 'É' \(U\+00C9\)"),
     ({"prompt": "a\x00b"}, zoo.InputError, r"'\\x00' \(U\+0000\)"),
+    ({"compiled": "no"}, ValueError, r"compiled must be True or False, got 'no'"),
 ])
 def test_generate_refuses_what_its_model_cannot_take(kwargs, error, message):
     prompt = kwargs.pop("prompt", "ROMEO:")

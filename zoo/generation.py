@@ -124,6 +124,10 @@ def generate(
 
     from zoo import api
 
+    from zoo.models._common import check_bool
+
+    check_bool("compiled", compiled)
+    check_bool("cached", cached)
     card = api.card_of(name_or_model)
     if card.task != "language-modeling":
         raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "

@@ -456,7 +456,8 @@ def train(
     Returns:
         A :class:`zoo.training.TrainResult`: model (best weights), history, test metrics, paths, wall time.
     """
-    _check_arguments(resume=resume, test=test, seed=seed, num_gpus=num_gpus)
+    _check_arguments(resume=resume, test=test, seed=seed, num_gpus=num_gpus, verbose=verbose,
+                     early_stopping=early_stopping)
     if preset is not None:
         hparams["preset"] = preset
     card = registry.get_card(name)
@@ -491,7 +492,7 @@ def train(
     return result
 
 
-def _check_arguments(*, resume: Any, test: Any, seed: Any, num_gpus: Any) -> None:
+def _check_arguments(*, resume: Any, test: Any, seed: Any, num_gpus: Any, verbose: Any, early_stopping: Any) -> None:
     """train's own arguments of a type or range Keras would take as they are, or fail on deep inside."""
     from zoo.models._common import check_bool, check_int
 
@@ -501,6 +502,10 @@ def _check_arguments(*, resume: Any, test: Any, seed: Any, num_gpus: Any) -> Non
         check_int("seed", seed, minimum=0, maximum=2**32 - 1)  # NumPy's seeds, which Keras sets from it
     if num_gpus is not None:
         check_int("num_gpus", num_gpus, minimum=0)
+    if early_stopping is not None:
+        check_int("early_stopping", early_stopping, minimum=1)
+    if isinstance(verbose, bool) or verbose not in ("auto", 0, 1, 2):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2 (Keras' progress output), got {verbose!r}")
 
 
 @contextlib.contextmanager
