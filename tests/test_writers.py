@@ -224,3 +224,27 @@ def test_a_read_only_zoo_home_is_refused_naming_it(small_disk, monkeypatch):
     with pytest.raises(ValueError, match=rf"ZOO_HOME='{disk}': zoo cannot write its cache there \({disk}/weights: "
                                          r"Read-only file system\)"):
         settings.cache("weights")
+
+
+def test_the_curves_and_tensorboards_event_files_on_a_full_disk(small_disk):
+    """The two writers that are not zoo's own atomic files: matplotlib's PNG through atomic_path, and
+    TensorFlow's event writer, which says "No space left on device" in a ResourceExhaustedError only."""
+    import tensorflow as tf
+
+    from tests.conftest import fill
+    from zoo._io import disk_full_as_error
+    from zoo.training import plot_curves
+
+    disk = small_disk("128k")
+    fill(disk, leave=4 << 10)
+    history = {"loss": [float(i) for i in range(200)], "val_loss": [float(i) for i in range(200)]}
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/curves.png: no space left on the device"):
+        plot_curves(history, disk / "curves.png", "a run")
+    with pytest.raises(zoo.DiskFullError, match=rf"{disk}/run: no space left on the device"):
+        with disk_full_as_error(disk / "run"):
+            writer = tf.summary.create_file_writer(str(disk / "run" / "tensorboard"))
+            with writer.as_default():
+                for step in range(2000):
+                    tf.summary.scalar("x" * 200, float(step), step=step)
+                writer.flush()
+    assert not list(disk.glob("*.png")) and not list(disk.glob(".*tmp*"))
