@@ -285,3 +285,15 @@ def test_training_on_a_folder_prints_the_counts_per_class_and_split(tmp_path, ca
               filters=(4, 4, 4), pretrained=False)
     out = capsys.readouterr().out
     assert f"zoo: {root}: 3 classes; train blue 4, green 4, red 4; validation blue 1, green 1, red 1\n" in out
+
+
+def test_class_names_set_on_a_model_by_hand_are_checked_too():
+    model = zoo.get("cnn_mnist", num_classes=3, compile=False, filters=(4, 4, 4))
+    model.zoo_class_names = "abc"
+    with pytest.raises(ValueError, match=r"cnn_mnist.zoo_class_names: class names must be a list of strings"):
+        zoo.predict(model, np.zeros((1, 28, 28, 1), np.uint8))
+    model.zoo_class_names = ("a", "b")
+    with pytest.raises(ValueError, match=r"2 class names for a head of 3 classes"):
+        zoo.predict(model, np.zeros((1, 28, 28, 1), np.uint8))
+    model.zoo_class_names = ("a", "b", "c")
+    assert zoo.predict(model, np.zeros((1, 28, 28, 1), np.uint8), top_k=3)[0]["top_k"][0]["class_name"] in "abc"

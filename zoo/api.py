@@ -243,8 +243,12 @@ def run_class_names(card: ModelCard, weights_path: Any) -> tuple[str, ...] | Non
 def class_names(card: ModelCard | None, model: Any) -> tuple[str, ...]:
     """The names of a classifier's classes: a folder-trained model's own, else its card's."""
     own = getattr(model, "zoo_class_names", None)
-    if own:
-        return tuple(own)
+    if own:  # set by zoo.train, or by hand: checked as the names that enter through files are
+        from zoo._names import check_class_names
+
+        outputs = getattr(model, "outputs", None) or []
+        size = int(outputs[0].shape[-1]) if len(outputs) == 1 and len(outputs[0].shape) == 2 else None
+        return check_class_names(own, count=size, where=f"{getattr(model, 'name', 'the model')}.zoo_class_names")
     return tuple(card.output.class_names) if card is not None else ()
 
 
