@@ -342,9 +342,6 @@ def compile_options(strategy: Any, *, jit_compile: Any = "auto", steps_per_execu
             log.warning("zoo: jit_compile=True fails under %s in Keras 3.15 (XLA cannot reach the other replicas' "
                         "variables); using jit_compile=False", type(strategy).__name__)
             jit_compile = False
-    if isinstance(strategy, JaxDistribution) and strategy.distribution is not None and jit_compile is False:
-        raise ValueError("jit_compile=False under a JAX distribution would run the step eagerly, without the "
-                         "sharded compilation it needs; leave jit_compile to 'auto' (compiled)")
     return {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution}
 
 
