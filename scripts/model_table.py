@@ -26,7 +26,7 @@ def table() -> str:
         weights = card.weights
         if weights:
             w = weights[0]
-            metric = ", ".join(f"{k} {v:.4f}" for k, v in w.metrics.items() if k != "loss")
+            metric = ", ".join(f"{k} {v:.4f}" for k, v in w.metrics.items() if not k.startswith("loss"))
             tags = ", ".join(x.tag for x in weights)
         elif card.presets:
             p = card.presets[0]

@@ -184,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False, **network)
     metrics = zoo.evaluate(shipped_model, split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
+    if card.hparams.get("tta_level") and network.get("tta_level", card.hparams["tta_level"]):
+        # Test-time views are part of the model as shipped; the same file without them is measured too (its card
+        # gives both), on the same test split.
+        plain = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False,
+                        **{**network, "tta_level": 0})
+        without = zoo.evaluate(plain, split="test", data_dir=args.data_dir)
+        metrics.update({f"{k}_without_tta": v for k, v in without.items() if k != "num_examples"})
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
     outputs = api.expected_outputs(shipped_model, api.check_input(check_input))
 
@@ -203,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
                 + tuple(k for k in ("momentum", "nesterov", "weight_decay", "label_smoothing")
                         if report["recipe"].get(k) and report["recipe"].get("optimizer") in ("sgd", "adamw", "adam")
                         and (k not in ("momentum", "nesterov") or report["recipe"]["optimizer"] == "sgd"))
-                + (("cycle_epochs", "cycle_mult") if report["recipe"]["schedule"] == "cosine_restarts" else ())},
+                + (("cycle_epochs", "cycle_mult") if report["recipe"]["schedule"] == "cosine_restarts" else ())
+                + (("start_lr_factor", "end_lr_factor") if report["recipe"]["schedule"] == "triangular" else ())
+                + (("lookahead_every", "lookahead_start_epoch", "lookahead_decay", "lookahead_decay_power")
+                   if report["recipe"].get("lookahead_every") else ())},
         versions={**report["versions"], "python": platform.python_version()},
         date=report["date"][:10], license="Apache-2.0", data_license=dataset.license,
         default=not args.not_default,
