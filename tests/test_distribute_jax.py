@@ -321,7 +321,8 @@ def test_a_model_parallel_fit_of_a_small_gpt2_shards_as_laid_out_and_matches_one
     sharded = _check_sharded_as_laid_out(two, strategy.distribution._layout_map, [
         "token_embedding/embeddings", "transformer_layer_0/self_attention/query/kernel",
         "transformer_layer_1/self_attention/attention_output/kernel",
-        "transformer_layer_1/feedforward_intermediate_dense/kernel", "transformer_layer_0/feedforward_output_dense/kernel"])
+        "transformer_layer_1/feedforward_intermediate_dense/kernel",
+        "transformer_layer_0/feedforward_output_dense/kernel"])
     assert len(sharded) == 2 * 10 + 1  # per layer 6 kernels and 4 biases, and the (tied) token embedding
     np.testing.assert_allclose(two_loss, one_loss, rtol=1e-4)
     assert one_loss[-1] < one_loss[0]
