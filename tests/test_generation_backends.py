@@ -105,6 +105,12 @@ def test_seeded_sampling_on_jax_is_reproducible(shipped, name, sampler, settings
     assert generation._COMPILED[model] == compiled  # a seed is no new compilation: the loop is kept
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_seed_outside_jaxs_32_bit_random_state_is_refused(shipped, seed):
+    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*32\) on the JAX backend"):
+        zoo.generate(shipped["char_lstm_shakespeare"], "ROMEO:", max_length=20, sampler="top_k", seed=seed)
+
+
 @pytest.mark.slow
 def test_the_compiled_loop_on_jax_reads_the_weights_of_each_call():
     """jax.jit would bake the weights it traced with into the loop as constants; zoo's passes them in, so new

@@ -34,6 +34,8 @@ def _sampler(name: str, *, temperature: float, top_k: int, top_p: float, seed: i
         raise ValueError(f"temperature must be a positive, finite number, got {temperature!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not -2**63 <= seed < 2**63):
         raise ValueError(f"seed must be an integer in [-2**63, 2**63) (a 64-bit seed) or None, got {seed!r}")
+    if seed is not None and not 0 <= seed < 2**32 and _backend() == "jax":  # keras' seed state is uint32 there
+        raise ValueError(f"seed must be in [0, 2**32) on the JAX backend (its random state is 32-bit), got {seed!r}")
     if name == "greedy":
         return lambda: keras_hub.samplers.GreedySampler(temperature=temperature)
     if name == "top_k":
@@ -194,6 +196,12 @@ def _reseed(chooser: Any, seed: int | None) -> None:
         generator.state.assign(np.array([start, 0], dtype=generator.state.dtype))
 
 
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
 def _compile(loop: Any, model: Any, chooser: Any, *, jit: bool) -> Any:
     """The sampling loop compiled for the backend, (ids, mask, prompt_length) NumPy arrays -> ids: the one
     backend-specific piece of generation (the loop itself is ``keras.ops`` and keras-hub's samplers).
@@ -213,7 +221,10 @@ def _compile(loop: Any, model: Any, chooser: Any, *, jit: bool) -> Any:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        function = tf.function(loop, jit_compile=jit)
+        # autograph off: the loop's control flow is the samplers' ops.while_loop and ops.cond, the same Python
+        # that JAX traces (and autograph re-reads the source file when it traces: edited since the import, it
+        # converts the wrong lines)
+        function = tf.function(loop, jit_compile=jit, autograph=False)
         return lambda ids, mask, prompt_length: function(tf.constant(ids), tf.constant(mask),
                                                          tf.constant(prompt_length))
     import jax
