@@ -212,3 +212,63 @@ def test_a_preset_folder_saved_on_jax_loads_on_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     np.testing.assert_allclose(eval(done.stdout.strip().splitlines()[-1]), model.predict([text], verbose=0),
                                rtol=0, atol=ATOL)
+
+
+# ------------------------------------------------------------------------------------------ training on JAX
+
+_SMALL_TEXT = {"lstm_imdb": dict(embedding_dim=8, lstm_units=8),
+               "transformer_imdb": dict(embedding_dim=16, intermediate_dim=32),
+               "char_lstm_shakespeare": dict(embedding_dim=8, lstm_units=16),
+               "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1)}
+
+
+# The largest networks take a minute or two each of XLA compilation on 2 cores: with `make test-release`.
+_SLOW_TO_COMPILE = {"mobilenet_v2_cifar10", "resnet56_cifar10", "airbench_cifar10", "vit_mnist"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.release] if n in _SLOW_TO_COMPILE else [])
+                                  for n in own_models()])
+def test_every_entry_trains_with_its_recipe_on_jax(name):
+    """Two steps of the card's optimizer, schedule, loss and metrics, compiled by XLA as JAX always is: images
+    as uint8 pixels, texts as raw strings through the preprocessor in tf.data."""
+    import tensorflow as tf
+
+    import zoo
+    from zoo import recipes
+
+    card = zoo.info(name)
+    if card.input.kind == "image":
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from check_xla import train_step_under_xla
+
+        assert np.isfinite(train_step_under_xla(name))
+        return
+    model = zoo.get(name, compile=False, sequence_length=16, **_SMALL_TEXT[name])
+    recipes.compile_model(model, card.recipe, steps=2)
+    texts = tf.constant(["a fine film with a sad end", "ROMEO: what light", "", "dull"] * 4)
+    if card.task == "text-classification":
+        labels = tf.constant([1, 0, 0, 0] * 4)
+    else:
+        labels = tf.random.uniform((16, 16), 0, card.output.num_classes, dtype=tf.int32, seed=1)
+    before = [np.array(w) for w in model.trainable_weights]
+    history = model.fit(tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(before, model.trainable_weights))
+
+
+@pytest.mark.slow
+def test_mixed_bfloat16_trains_on_jax_and_keeps_float32_weights(tmp_path):
+    import json
+
+    import zoo
+    from tests.test_training import write_learnable_mnist
+
+    data_dir = write_learnable_mnist(tmp_path / "data", n_train=200, n_test=50)
+    result = zoo.train("cnn_mnist", epochs=2, batch_size=32, data_dir=data_dir, model_dir=tmp_path / "run",
+                       filters=(8, 16, 16), verbose=0, learning_rate=3e-3, mixed_precision="bfloat16")
+    assert np.isfinite(result.history["loss"]).all() and result.history["loss"][1] < result.history["loss"][0]
+    assert {w.dtype for w in result.model.weights} == {"float32"}
+    assert "bfloat16" in {layer.compute_dtype for layer in result.model.layers}  # the convolutions compute in it
+    report = json.loads(result.paths["metrics"].read_text())
+    assert report["strategy"]["dtype_policy"] == "mixed_bfloat16" and report["versions"]["backend"] == "jax"
