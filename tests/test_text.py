@@ -467,3 +467,47 @@ def test_the_bigram_hash_is_the_int64_formula_in_int32(buckets):
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="buckets must be at least 1 and at most 46340"):
         zoo.models.text.HashedBigramEmbedding(46341, 1)
+
+
+_SMALL = {"lstm_imdb": dict(embedding_dim=8, lstm_units=8, dropout=0.0),
+          "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1, dropout=0.0)}
+
+
+def _text_batches(card):
+    texts = tf.constant(["a fine film with a sad end", "ROMEO: what light", "", "dull"] * 4)
+    if card.task == "text-classification":
+        labels = tf.constant([1, 0, 0, 0] * 4)
+    else:
+        labels = tf.random.uniform((16, 16), 0, card.output.num_classes, dtype=tf.int32, seed=1)
+    return tf.data.Dataset.from_tensor_slices((texts, labels)).batch(8)
+
+
+@pytest.mark.any_backend
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(_SMALL))
+def test_a_keras_archive_of_a_text_model_reloads_compiled_and_trains_on(name, tmp_path):
+    """The task's compile() is keras-hub's own, which Keras does not call on load: zoo's tasks compile the saved
+    config again, so the optimizer and its state come back and training goes on as it would have."""
+    card = zoo.info(name)
+    model = zoo.get(name, sequence_length=16, **_SMALL[name])
+    batches = _text_batches(card)
+    model.fit(batches, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert loaded.compiled and type(loaded.optimizer) is type(model.optimizer)
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    went_on = model.fit(batches, epochs=1, verbose=0).history["loss"]
+    assert loaded.fit(batches, epochs=1, verbose=0).history["loss"] == pytest.approx(went_on, rel=1e-5)
+
+
+def test_zoos_tasks_compile_themselves_as_keras_hubs_do_unless_told_not_to():
+    from zoo.models import text
+
+    backbone = text.BiLSTMBackbone(50, 16, 8, 4)
+    task = text.BiLSTMTextClassifier(backbone, 2)
+    assert task.compiled and not task.loss.get_config()["from_logits"]  # a softmax head: probabilities
+    assert not text.BiLSTMTextClassifier(backbone, 2, compile=False).compiled
+    lm = text.CharLSTMCausalLM(text.CharLSTMBackbone(128, 16, 8, 8), compile=False)
+    assert not lm.compiled and text.CharLSTMCausalLM(lm.backbone).compiled

@@ -399,8 +399,21 @@ class DecoderBackbone(ZooBackbone):
 
 # -- tasks: a backbone, a head and a preprocessor --
 
+class _CompiledOnLoad:
+    """A keras-hub task's ``compile()`` is its own (defaults for the optimizer, loss and metrics), and Keras then
+    skips ``compile_from_config`` when it loads a ``.keras`` archive: the model came back uncompiled, without its
+    optimizer's state, and could not train on. Here the saved compile config is compiled again, as Keras does
+    for a model whose compile() is Keras' own, so the archive's optimizer state loads into it."""
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class ZooTextClassifier(keras_hub.models.TextClassifier):
+class ZooTextClassifier(_CompiledOnLoad, keras_hub.models.TextClassifier):
     """keras-hub's TextClassifier over a zoo backbone: its pooled features -> dropout -> softmax head.
 
     Raw strings go in through ``fit``, ``evaluate`` and ``predict`` (the preprocessor runs in ``tf.data``);
@@ -408,7 +421,8 @@ class ZooTextClassifier(keras_hub.models.TextClassifier):
 
     preprocessor_cls = TokenIdsPreprocessor
 
-    def __init__(self, backbone, num_classes: int, preprocessor=None, dropout: float = 0.0, **kwargs):
+    def __init__(self, backbone, num_classes: int, preprocessor=None, dropout: float = 0.0, compile: bool = True,
+                 **kwargs):
         self.backbone = backbone
         self.preprocessor = preprocessor
         inputs = backbone.input
@@ -416,14 +430,16 @@ class ZooTextClassifier(keras_hub.models.TextClassifier):
         super().__init__(inputs=inputs, outputs=softmax_head(x, num_classes), compile=False, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout
-        self.activation = keras.activations.softmax
+        self.activation = keras.activations.softmax  # before compiling: keras-hub's loss reads it (from_logits)
+        if compile:  # keras-hub's defaults, as its own tasks compile themselves (zoo.get compiles with the recipe)
+            self.compile()
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class ZooCausalLM(keras_hub.models.CausalLM):
+class ZooCausalLM(_CompiledOnLoad, keras_hub.models.CausalLM):
     """keras-hub's CausalLM over a zoo backbone: a state per position -> next-token logits.
 
     ``fit`` and ``evaluate`` take (text window, next token ids) and tokenise the text in ``tf.data``;
@@ -431,12 +447,12 @@ class ZooCausalLM(keras_hub.models.CausalLM):
 
     preprocessor_cls = TokenIdsPreprocessor
 
-    def __init__(self, backbone, preprocessor=None, **kwargs):
+    def __init__(self, backbone, preprocessor=None, compile: bool = True, **kwargs):
         self.backbone = backbone
         self.preprocessor = preprocessor
         inputs = backbone.input
         outputs = layers.Dense(backbone.vocabulary_size, dtype="float32", name=LM_HEAD)(backbone(inputs))
-        super().__init__(inputs=inputs, outputs=outputs, compile=False, **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, compile=compile, **kwargs)
 
     def generate(self, inputs, max_length: int = 200, **kwargs):
         """``zoo.generate(self, prompt, max_length=..., sampler=..., ...)`` for one prompt or a list of them."""
@@ -499,7 +515,8 @@ def _classifier(backbone: Any, vocab: list[str], sequence_length: int, truncatio
                 dropout: float, name: str) -> ZooTextClassifier:
     preprocessor = TokenIdsPreprocessor(word_piece(vocab, sequence_length, truncation),
                                         empty_token_id=vocab.index("[UNK]"), name="preprocessor")
-    return _TASKS[type(backbone)](backbone, num_classes, preprocessor=preprocessor, dropout=dropout, name=name)
+    return _TASKS[type(backbone)](backbone, num_classes, preprocessor=preprocessor, dropout=dropout, name=name,
+                                  compile=False)
 
 
 def lstm_imdb(
@@ -594,7 +611,7 @@ def _char_tokenizer(sequence_length: int) -> keras_hub.tokenizers.UnicodeCodepoi
 
 def _causal_lm(backbone: Any, sequence_length: int, name: str) -> ZooCausalLM:
     preprocessor = TokenIdsPreprocessor(_char_tokenizer(sequence_length), name="preprocessor")
-    return _TASKS[type(backbone)](backbone, preprocessor=preprocessor, name=name)
+    return _TASKS[type(backbone)](backbone, preprocessor=preprocessor, name=name, compile=False)
 
 
 def char_lstm_shakespeare(
