@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -349,17 +350,23 @@ def test_two_processes_of_4_devices_train_as_one_process_of_8(eight_device_run, 
     coordinator = f"localhost:{_free_port()}"
     env = {**os.environ, "KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    logs = [(out / f"p{i}.log").open("w") for i in range(2)]
     procs = [subprocess.Popen([sys.executable, str(ROOT / "tests" / "_jax_mw_worker.py"), str(small_mnist),
                                str(model_dir), str(out / f"p{i}.npz"), str(SMALL_CNN["epochs"]), coordinator, str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                              stdout=logs[i], stderr=subprocess.STDOUT, env=env)
              for i in range(2)]
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=420)[0])
+    deadline = time.monotonic() + 420
+    try:  # a process that fails ends the job at once (the other would wait for it in a collective)
+        while any(p.poll() is None for p in procs) and not any(p.poll() for p in procs):
+            assert time.monotonic() < deadline, "the two processes did not finish in 420 s"
+            time.sleep(0.5)
     finally:
         for proc in procs:
             proc.kill()
+    for proc, log in zip(procs, logs):
+        proc.wait()
+        log.close()
+    outputs = [(out / f"p{i}.log").read_text() for i in range(2)]
     for proc, text in zip(procs, outputs):
         assert proc.returncode == 0, text[-3000:]
     reports = [json.loads((out / f"p{i}.json").read_text()) for i in range(2)]
