@@ -14,7 +14,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 from _common import save
@@ -37,10 +36,7 @@ def _median_ms(fn, repeat: int) -> float:
 
 
 def _tflite_accuracy(path: Path, x: np.ndarray, y: np.ndarray) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner("serving_default")
+    runner = zoo.exporting.tflite_interpreter(path).get_signature_runner("serving_default")
     correct = 0
     for start in range(0, len(x), 500):  # the signature runner resizes its input to each batch
         correct += int((runner(image=x[start : start + 500])["class_id"] == y[start : start + 500]).sum())

@@ -221,14 +221,7 @@ def tflite_files(model, tmp_path_factory):
 
 
 def _run_tflite(path: Path, x: np.ndarray) -> dict:
-    import warnings
-
-    import tensorflow as tf
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path))
-    runner = interpreter.get_signature_runner("serving_default")
+    runner = zoo.exporting.tflite_interpreter(path).get_signature_runner("serving_default")
     return runner(image=x)
 
 
@@ -463,3 +456,21 @@ def test_a_text_tflite_whose_parts_do_not_vouch_for_each_other_is_refused(text_t
     with pytest.raises(zoo.InputError, match=message) as raised:
         zoo.predict(path, ["a film so bad it was good"])
     assert "tokenizer's settings" not in str(raised.value)  # said as it is, not wrapped in another error
+
+
+@pytest.mark.slow
+def test_tflite_files_run_on_litert_where_it_is_installed_and_on_tensorflows_interpreter_elsewhere(
+        tflite_files, monkeypatch):
+    """tf.lite.Interpreter is deprecated for LiteRT's (ai_edge_litert, in the test extra); both give one answer."""
+    import sys
+
+    path = tflite_files[None]
+    litert = exporting.tflite_interpreter(path)
+    assert type(litert).__module__.startswith("ai_edge_litert")
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if LiteRT were not installed
+    fallback = exporting.tflite_interpreter(path)
+    assert type(fallback).__module__.startswith("tensorflow")
+    x = _images(3)
+    want = litert.get_signature_runner("serving_default")(image=x)["probabilities"]
+    np.testing.assert_allclose(fallback.get_signature_runner("serving_default")(image=x)["probabilities"], want,
+                               rtol=0, atol=1e-6)

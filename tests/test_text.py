@@ -442,7 +442,7 @@ def test_tflite_of_a_language_model_gives_its_logits_on_token_ids(language_model
     assert about["preprocessing"]["input"] == {"name": "token_ids", "shape": [None, 16], "dtype": "int32"}
     assert "vocabulary_file" not in about["preprocessing"] and "requires" not in about  # code points; builtins
     ids = np.asarray(language_model.preprocessor(tf.constant(["ROMEO: hark", "KING:"])))
-    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    runner = zoo.exporting.tflite_interpreter(path).get_signature_runner("serving_default")
     np.testing.assert_allclose(runner(token_ids=ids)["logits"], language_model(ids, training=False), atol=1e-4)
     with pytest.raises(zoo.InputError, match="is a language model's"):
         zoo.predict(path, ["ROMEO:"])

@@ -436,11 +436,25 @@ def _tflite_preprocessor(sidecar: Path, about: dict[str, Any]) -> Any:
         raise InputError(f"{sidecar}: its tokenizer's settings do not make a {name} ({e})") from e
 
 
-def _tflite_runner(path: Path) -> Any:
-    import tensorflow as tf
-
+def tflite_interpreter(path: str | os.PathLike[str]) -> Any:
+    """A TFLite interpreter of ``path``: LiteRT's (``ai_edge_litert``) where it is installed, else TensorFlow's
+    ``tf.lite.Interpreter`` (deprecated in its favour; its deprecation warning is not shown)."""
     try:
-        return tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tf.lite.Interpreter(model_path=str(path))
+    return Interpreter(model_path=str(path))
+
+
+def _tflite_runner(path: Path) -> Any:
+    try:
+        return tflite_interpreter(path).get_signature_runner("serving_default")
     except (ValueError, RuntimeError) as e:
         raise InputError(f"{path}: the TFLite interpreter cannot run it ({_first_error(e)})") from e
 
