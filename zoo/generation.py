@@ -420,7 +420,10 @@ def _decoder_block(decoder: Any, projections: dict[str, tuple[Any, Any]], x: Any
         k, v = split(_project(x, projections["key"])), split(_project(x, projections["value"]))
         at = [0, 0, start, 0]  # written in place, as keras-hub's cache update
         keys_out, values_out = ops.slice_update(keys, at, k), ops.slice_update(values, at, v)
-        scores = ops.matmul(q, ops.swapaxes(keys_out, 2, 3))  # (batch, heads, T, window)
+        # (batch, heads, T, window): one dot over the cache as it lies. matmul(q, swapaxes(keys)), and Keras'
+        # TensorFlow einsum of q first (it rewrites "bhtd,bhwd" as that), left XLA on CPU a copy of each layer's
+        # transposed cache every step (4% of gpt_shakespeare's time); with the keys first, tf.einsum lowers it
+        scores = ops.einsum("bhwd,bhtd->bhtw", keys_out, q)
         seen = ops.arange(window)[None, :] <= start + ops.arange(length)[:, None]  # causal: (T, window)
         scores = ops.where(seen, scores, ops.cast(-1e9, scores.dtype))
         out = ops.transpose(ops.matmul(ops.softmax(scores), values_out), [0, 2, 1, 3])  # (batch, T, heads, size)
