@@ -85,3 +85,25 @@ def test_without_the_registration_a_fresh_process_cannot_load_a_zoo_archive(tmp_
     path = zoo.export(model, tmp_path / "r.keras", format="keras")
     done = _fresh_process(f"import keras\nkeras.saving.load_model({str(path)!r}, safe_mode=True)\n")
     assert done.returncode != 0 and "ZeroPadShortcut" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["char_lstm_shakespeare", "gpt_shakespeare"])
+def test_a_language_models_preset_folder_loads_through_keras_hubs_causal_lm(tmp_path, name):
+    """Its tokenizer has no vocabulary file: zoo's CodepointTokenizer saves none (keras-hub's own could not save
+    into a preset at all), and keras_hub.models.CausalLM.from_preset gives zoo's task back, weights and all."""
+    model = zoo.get(name, pretrained=True, compile=False)
+    model.save_to_preset(str(tmp_path / "preset"))
+    ids = np.asarray(model.preprocessor(["ROMEO: what light"]))
+    expected = keras.ops.convert_to_numpy(model(ids, training=False))
+    script = (
+        "import json; import numpy as np; import zoo, keras, keras_hub\n"
+        f"m = keras_hub.models.CausalLM.from_preset({str(tmp_path / 'preset')!r})\n"
+        f"assert type(m).__name__ == {type(model).__name__!r}, type(m)\n"
+        f"ids = np.asarray(m.preprocessor(['ROMEO: what light']))\n"
+        "print(json.dumps(keras.ops.convert_to_numpy(m(ids, training=False)).tolist()))\n"
+    )
+    done = _fresh_process(script)
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(np.array(json.loads(done.stdout.strip().splitlines()[-1])), expected,
+                               rtol=1e-5, atol=1e-5)

@@ -336,10 +336,10 @@ def _tokenizer_classes() -> dict[str, type]:
     import keras
     import keras_hub
 
-    from zoo.models.text import HeadTailWordPieceTokenizer
+    from zoo.models.text import CodepointTokenizer, HeadTailWordPieceTokenizer
 
     classes = (keras_hub.tokenizers.WordPieceTokenizer, keras_hub.tokenizers.UnicodeCodepointTokenizer,
-               HeadTailWordPieceTokenizer)
+               HeadTailWordPieceTokenizer, CodepointTokenizer)
     return {keras.saving.get_registered_name(c): c for c in classes}
 
 

@@ -602,8 +602,21 @@ def transformer_imdb(
     return _classifier(backbone, vocab, sequence_length, truncation, num_classes, dropout, "transformer_imdb")
 
 
-def _char_tokenizer(sequence_length: int) -> keras_hub.tokenizers.UnicodeCodepointTokenizer:
-    return keras_hub.tokenizers.UnicodeCodepointTokenizer(
+@keras.saving.register_keras_serializable(package="zoo")
+class CodepointTokenizer(keras_hub.tokenizers.UnicodeCodepointTokenizer):
+    """keras-hub's UnicodeCodepointTokenizer, which a preset folder can hold: it has no vocabulary, so it saves
+    and loads no asset files (keras-hub 0.32's own has no ``save_assets``, and a language model's
+    ``save_to_preset`` failed on it). Archives that name keras-hub's class still load."""
+
+    def save_assets(self, dir_path):
+        pass
+
+    def load_preset_assets(self, preset):
+        pass
+
+
+def _char_tokenizer(sequence_length: int) -> CodepointTokenizer:
+    return CodepointTokenizer(
         sequence_length=sequence_length, vocabulary_size=CHAR_VOCABULARY_SIZE, replacement_char=ord("?"),
         lowercase=False, normalization_form=None, name="tokenizer",
     )
