@@ -23,10 +23,11 @@ def test_list_models_sorted_and_filtered():
     assert zoo.list_models("resnet*") == ["resnet20_cifar10", "resnet56_cifar10"]
     assert zoo.list_models(["cnn_m*", "resnet20*"]) == ["cnn_mnist", "resnet20_cifar10"]
     assert zoo.list_models(family="cnn") == sorted(n for n in names if zoo.info(n).family == "cnn")
-    assert zoo.list_models(dataset="cifar10") == ["mobilenet_v2_cifar10", "resnet20_cifar10", "resnet56_cifar10",
-                                                  "vit_classifier"]
-    assert zoo.list_models(task="image-*", exclude="resnet*") == ["cnn_fashion_mnist", "cnn_mnist", "mlp_mnist",
-                                                                   "mobilenet_v2_cifar10", "vit_classifier", "vit_mnist"]
+    assert zoo.list_models(dataset="cifar10") == ["airbench_cifar10", "mobilenet_v2_cifar10", "resnet20_cifar10",
+                                                  "resnet56_cifar10", "vit_classifier"]
+    assert zoo.list_models(task="image-*", exclude="resnet*") == [
+        "airbench_cifar10", "cnn_fashion_mnist", "cnn_mnist", "mlp_mnist", "mobilenet_v2_cifar10", "vit_classifier",
+        "vit_mnist"]
     assert zoo.list_models(family="lstm") == ["char_lstm_shakespeare", "lstm_imdb"]
     assert zoo.list_models(family="mlp") == ["mlp_mnist"]
     assert zoo.list_models(family="transformer") == ["bert_classifier", "gpt2_lm", "gpt_shakespeare", "transformer_imdb",
