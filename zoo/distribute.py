@@ -712,15 +712,22 @@ def _on_cloud_tpu() -> bool:
 # 0.32): regexes over variable paths -> the axes of each dimension ("model": split over the mesh's model axis).
 # Megatron's split: attention heads and the feed-forward's inner dimension over the model axis, so that each
 # device holds whole heads and a slice of the inner layer; embeddings split along their features.
-HUB_BLOCK_LAYOUT = {
-    "token_embedding/embeddings": (None, "model"),
-    r"transformer_layer_\d+/self_attention(_layer)?/(query|key|value)/kernel": (None, "model", None),
-    r"transformer_layer_\d+/self_attention(_layer)?/(query|key|value)/bias": ("model", None),
-    r"transformer_layer_\d+/self_attention(_layer)?/attention_output/kernel": ("model", None, None),
-    r"transformer_layer_\d+/feedforward_intermediate_dense/kernel": (None, "model"),
-    r"transformer_layer_\d+/feedforward_intermediate_dense/bias": ("model",),
-    r"transformer_layer_\d+/feedforward_output_dense/kernel": ("model", None),
-}
+def block_layout(block: str, attention: str, embedding: str = "token_embedding/embeddings") -> dict[str, tuple]:
+    """Megatron's split of the Transformer blocks matching ``block`` (a path regex), with their self-attention
+    layer named ``attention``: each block's attention heads and feed-forward inner dimension over the model axis,
+    the token embedding (``embedding``, its path) along its features; the rest replicated."""
+    return {
+        embedding: (None, "model"),
+        rf"{block}/{attention}/(query|key|value)/kernel": (None, "model", None),
+        rf"{block}/{attention}/(query|key|value)/bias": ("model", None),
+        rf"{block}/{attention}/attention_output/kernel": ("model", None, None),
+        rf"{block}/feedforward_intermediate_dense/kernel": (None, "model"),
+        rf"{block}/feedforward_intermediate_dense/bias": ("model",),
+        rf"{block}/feedforward_output_dense/kernel": ("model", None),
+    }
+
+
+HUB_BLOCK_LAYOUT = block_layout(r"transformer_layer_\d+", "self_attention(_layer)?")
 HUB_LAYOUTS = {"GPT2Backbone": HUB_BLOCK_LAYOUT, "BertBackbone": HUB_BLOCK_LAYOUT}
 # Which backbone each Transformer entry's builder makes (its layout is that class's).
 BACKBONES = {

@@ -324,17 +324,10 @@ class EncoderBackbone(ZooBackbone):
         keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each encoder block's attention
         heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
         rest is replicated."""
-        from zoo.distribute import layout_from
+        from zoo.distribute import block_layout, layout_from
 
-        return layout_from({
-            "embedding/token_embedding/embeddings": (None, "model"),
-            r"encoder\d+/self_attention_layer/(query|key|value)/kernel": (None, "model", None),
-            r"encoder\d+/self_attention_layer/(query|key|value)/bias": ("model", None),
-            r"encoder\d+/self_attention_layer/attention_output/kernel": ("model", None, None),
-            r"encoder\d+/feedforward_intermediate_dense/kernel": (None, "model"),
-            r"encoder\d+/feedforward_intermediate_dense/bias": ("model",),
-            r"encoder\d+/feedforward_output_dense/kernel": ("model", None),
-        }, device_mesh, model_parallel_dim_name)
+        table = block_layout(r"encoder\d+", "self_attention_layer", embedding="embedding/token_embedding/embeddings")
+        return layout_from(table, device_mesh, model_parallel_dim_name)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -384,17 +377,10 @@ class DecoderBackbone(ZooBackbone):
         keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each decoder block's attention
         heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
         rest is replicated."""
-        from zoo.distribute import layout_from
+        from zoo.distribute import block_layout, layout_from
 
-        return layout_from({
-            "embedding/token_embedding/embeddings": (None, "model"),
-            r"decoder\d+/self_attention/(query|key|value)/kernel": (None, "model", None),
-            r"decoder\d+/self_attention/(query|key|value)/bias": ("model", None),
-            r"decoder\d+/self_attention/attention_output/kernel": ("model", None, None),
-            r"decoder\d+/feedforward_intermediate_dense/kernel": (None, "model"),
-            r"decoder\d+/feedforward_intermediate_dense/bias": ("model",),
-            r"decoder\d+/feedforward_output_dense/kernel": ("model", None),
-        }, device_mesh, model_parallel_dim_name)
+        table = block_layout(r"decoder\d+", "self_attention", embedding="embedding/token_embedding/embeddings")
+        return layout_from(table, device_mesh, model_parallel_dim_name)
 
 
 # -- tasks: a backbone, a head and a preprocessor --
