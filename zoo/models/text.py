@@ -265,6 +265,24 @@ class ZooBackbone(keras_hub.models.Backbone):
         return {**super().get_config(), **self._args}
 
 
+class _BlockLayout:
+    """``get_layout_map`` of a backbone of keras-hub Transformer blocks named ``{block_name}1``, ``2``, ...,
+    whose self-attention layer is ``attention_name``, as keras-hub's backbones offer (``zoo --strategy
+    model_parallel`` on JAX): each block's attention heads and feed-forward inner dimension over the mesh's
+    model axis (Megatron's split), the token embedding along its features; the rest is replicated."""
+
+    block_name: str
+    attention_name: str
+
+    @classmethod
+    def get_layout_map(cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
+        from zoo.distribute import block_layout, layout_from
+
+        table = block_layout(rf"{cls.block_name}\d+", cls.attention_name,
+                             embedding="embedding/token_embedding/embeddings")
+        return layout_from(table, device_mesh, model_parallel_dim_name)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class BiLSTMBackbone(ZooBackbone):
     """token ids -> masked embedding (+ hashed bigrams) -> bidirectional LSTM -> max and mean of its states over
@@ -287,9 +305,11 @@ class BiLSTMBackbone(ZooBackbone):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class EncoderBackbone(ZooBackbone):
+class EncoderBackbone(_BlockLayout, ZooBackbone):
     """token ids -> token and position embedding (+ hashed bigrams) -> word dropout -> (local convolution) ->
     keras-hub TransformerEncoder blocks -> pooling over the tokens (see :func:`transformer_imdb`)."""
+
+    block_name, attention_name = "encoder", "self_attention_layer"
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, num_layers: int,
                  num_heads: int, intermediate_dim: int, dropout: float, pooling: str = "mean",
@@ -318,17 +338,6 @@ class EncoderBackbone(ZooBackbone):
         super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
 
-    @classmethod
-    def get_layout_map(cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
-        """The ``keras.distribution.LayoutMap`` that shards this backbone over ``device_mesh``'s model axis, as
-        keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each encoder block's attention
-        heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
-        rest is replicated."""
-        from zoo.distribute import block_layout, layout_from
-
-        table = block_layout(r"encoder\d+", "self_attention_layer", embedding="embedding/token_embedding/embeddings")
-        return layout_from(table, device_mesh, model_parallel_dim_name)
-
 
 @keras.saving.register_keras_serializable(package="zoo")
 class CharLSTMBackbone(ZooBackbone):
@@ -351,11 +360,12 @@ class CharLSTMBackbone(ZooBackbone):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class DecoderBackbone(ZooBackbone):
+class DecoderBackbone(_BlockLayout, ZooBackbone):
     """token ids -> token and position embedding -> keras-hub TransformerDecoder blocks (causal self-attention,
     no cross-attention) -> final layer norm: a GPT body."""
 
     decoding_cache = "attention"
+    block_name, attention_name = "decoder", "self_attention"
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, num_layers: int,
                  num_heads: int, intermediate_dim: int, dropout: float, name: str = BACKBONE, **kwargs):
@@ -370,17 +380,6 @@ class DecoderBackbone(ZooBackbone):
         x = layers.LayerNormalization(name="final_norm")(x)
         super().__init__(inputs, x, args, name, **kwargs)
         self.token_embedding = embedding.token_embedding
-
-    @classmethod
-    def get_layout_map(cls, device_mesh, model_parallel_dim_name="model", data_parallel_dim_name="batch"):
-        """The ``keras.distribution.LayoutMap`` that shards this backbone over ``device_mesh``'s model axis, as
-        keras-hub's backbones offer (``zoo --strategy model_parallel`` on JAX): each decoder block's attention
-        heads and feed-forward inner dimension (Megatron's split), the token embedding along its features; the
-        rest is replicated."""
-        from zoo.distribute import block_layout, layout_from
-
-        table = block_layout(r"decoder\d+", "self_attention", embedding="embedding/token_embedding/embeddings")
-        return layout_from(table, device_mesh, model_parallel_dim_name)
 
 
 # -- tasks: a backbone, a head and a preprocessor --
