@@ -158,9 +158,9 @@ AIRBENCH_NOTES = (
     "biases learn 64 times faster through the model (a parameter times 8), not the optimizer. Unlike airbench, the "
     "whitening bias is trained all along (airbench freezes it after 3 epochs). The test-time views (the image, its "
     "mirror, both moved by a pixel) are averaged inside the model: zoo.get, predict and every export answer with "
-    "them; tta_level=0 builds the same weights without. cifar10_v1 had 2 epochs (58 minutes of training steps on 2 shared AMD EPYC "
-    "cores, about 20-35 examples/s; an epoch is 2.5 times ResNet-20's): 87.95% on test with the views, 87.12% "
-    "without; airbench's 9.9 epochs did not fit in the session (docs/EXPERIMENTS.md)."
+    "them; tta_level=0 builds the same weights without (the weight set's figures give both). cifar10_v1 had 2 "
+    "epochs, what 2 shared cores allowed in a session (about 20-35 examples/s; an epoch is 2.5 times ResNet-20's); "
+    "airbench's 9.9 epochs did not fit (docs/EXPERIMENTS.md)."
 )
 
 CARDS.append(ModelCard(
