@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from zoo.distribute import TENSORFLOW_DISTRIBUTIONS  # noqa: E402  (the distributions that write `tensorflow`)
+
 EXTRAS = ("tf", "gpu", "jax", "jax-cuda", "tpu")
-# The PyPI distributions that install the ``tensorflow`` package: two of them would overwrite each other's files.
-TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-tpu", "tensorflow-intel", "tensorflow-macos")
 
 
 def resolve(extra: str) -> dict[str, str]:
