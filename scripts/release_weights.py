@@ -184,13 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped_model = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False, **network)
     metrics = zoo.evaluate(shipped_model, split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
-    if card.hparams.get("tta_level") and network.get("tta_level", card.hparams["tta_level"]):
-        # Test-time views are part of the model as shipped; the same file without them is measured too (its card
-        # gives both), on the same test split.
-        plain = zoo.get(card.name, pretrained=str(shipped), weights_sha256=sha, compile=False,
-                        **{**network, "tta_level": 0})
-        without = zoo.evaluate(plain, split="test", data_dir=args.data_dir)
-        metrics.update({f"{k}_without_tta": v for k, v in without.items() if k != "num_examples"})
+    # a model with test-time views: zoo.evaluate gives the same file's figures without them too (*_without_tta)
     check_input = {"seed": CHECK_SEED, "batch": CHECK_BATCH, "shape": list(card.input.shape), "dtype": card.input.dtype}
     outputs = api.expected_outputs(shipped_model, api.check_input(check_input))
 

@@ -686,6 +686,13 @@ def evaluate(
     window, targets = _evaluation_window(card, model)
     result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window,
                                                    targets=targets))
+    from zoo.models.airbench import without_views
+
+    plain = without_views(model)  # a model that averages test-time views: the figure without them too
+    if plain is not None:
+        recipes.compile_model(plain, recipes.for_fit(recipe))
+        alone = _evaluate_model(plain, zdata.pipeline(loaded, batch_size=batch_size or 256))
+        result.update({f"{k}_without_tta": v for k, v in alone.items()})
     result["num_examples"] = len(loaded)
     return result
 

@@ -173,6 +173,20 @@ class TTAViews(layers.Layer):
         return {**super().get_config(), "level": self.level}
 
 
+def without_views(model):
+    """A copy of ``model`` with the same weights whose test-time views are off (None if it has none at work):
+    what its card gives beside the served figure (``zoo.evaluate`` reports both)."""
+    if not any(isinstance(layer, TTAViews) and layer.level for layer in model.layers):
+        return None
+    from zoo import api
+
+    plain = api.copy_model(model)
+    for layer in plain.layers:
+        if isinstance(layer, (TTAViews, TTAAverage)):
+            layer.level = 0  # read at each call: the copy answers for the image alone
+    return plain
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class TTAAverage(layers.Layer):
     """At inference, the weighted average over the views :class:`TTAViews` stacked (views x N -> N); in
