@@ -170,6 +170,8 @@ def configure(name: str, *, epochs: int | None, batch_size: int | None, learning
         more["augmentation"] = tuple(more["augmentation"])
     recipe = _recipe(card, {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
                             "early_stopping_patience": early_stopping, "dataset": check_dataset(card, data), **more})
+    if jit_compile == "auto" and recipe.jit_compile is not None:
+        jit_compile = recipe.jit_compile
     folder = _read_folder(card, recipe, hparams) if recipe.dataset not in zdata.DATASETS else None
     if data is not None and "num_classes" in card.hparams and "num_classes" not in hparams:  # the head fits the data
         names = folder.class_names if folder is not None else zdata.DATASETS[recipe.dataset].class_names
