@@ -49,11 +49,11 @@ def inputs(name: str, model, data_dir: str | None = None) -> dict[str, np.ndarra
         return {"x": split.features[np.sort(pick)]}
     if card.task == "text-classification":
         texts = test_reviews(data_dir)
-        return {"x": np.asarray(model.preprocessor(texts)), "texts": texts.astype(str)}
+        return {"x": np.asarray(model.preprocessor.token_ids(texts)), "texts": texts.astype(str)}
     text = data.load(card.dataset, "test", data_dir=data_dir).text
-    length = model.input.shape[1]
+    length = model.preprocessor.sequence_length
     starts = np.linspace(0, len(text) - length - 1, WINDOWS).astype(int)
-    return {"x": np.asarray(model.preprocessor([text[s:s + length] for s in starts]))}
+    return {"x": np.asarray(model.preprocessor.token_ids([text[s:s + length] for s in starts]))}
 
 
 def outputs(model, x: np.ndarray, batch: int = 50) -> np.ndarray:

@@ -94,13 +94,13 @@ def test_a_language_models_preset_folder_loads_through_keras_hubs_causal_lm(tmp_
     into a preset at all), and keras_hub.models.CausalLM.from_preset gives zoo's task back, weights and all."""
     model = zoo.get(name, pretrained=True, compile=False)
     model.save_to_preset(str(tmp_path / "preset"))
-    ids = np.asarray(model.preprocessor(["ROMEO: what light"]))
+    ids = np.asarray(model.preprocessor.token_ids(["ROMEO: what light"]))
     expected = keras.ops.convert_to_numpy(model(ids, training=False))
     script = (
         "import json; import numpy as np; import zoo, keras, keras_hub\n"
         f"m = keras_hub.models.CausalLM.from_preset({str(tmp_path / 'preset')!r})\n"
         f"assert type(m).__name__ == {type(model).__name__!r}, type(m)\n"
-        f"ids = np.asarray(m.preprocessor(['ROMEO: what light']))\n"
+        f"ids = np.asarray(m.preprocessor.token_ids(['ROMEO: what light']))\n"
         "print(json.dumps(keras.ops.convert_to_numpy(m(ids, training=False)).tolist()))\n"
     )
     done = _fresh_process(script)

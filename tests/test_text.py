@@ -29,9 +29,11 @@ def test_raw_strings_through_every_text_model(name):
     card = zoo.info(name)
     model = zoo.get(name, compile=False)
     assert isinstance(model, keras_hub.models.Task) and isinstance(model.backbone, keras_hub.models.Backbone)
-    assert model.inputs[0].dtype == "int32" and model.inputs[0].shape == (None, card.hparams["sequence_length"])
+    # token ids of any length in, as keras-hub's backbones take them; the preprocessor pads to the card's length
+    assert model.inputs[0].dtype == "int32" and model.inputs[0].shape == (None, None)
+    assert model.preprocessor.sequence_length == card.hparams["sequence_length"]
     out = np.asarray(model.predict(TEXTS, verbose=0))  # the preprocessor runs in tf.data
-    np.testing.assert_allclose(model(model.preprocessor(tf.constant(TEXTS)), training=False), out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(model.preprocessor.token_ids(tf.constant(TEXTS)), training=False), out, rtol=1e-5, atol=1e-6)
     if card.task == "text-classification":
         assert out.shape == (3, card.output.num_classes)
         np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
@@ -361,6 +363,56 @@ def test_corpus_examples_are_shifted_by_one_character(tmp_path):
         zdata.pipeline(split, batch_size=4)
 
 
+def test_a_language_model_makes_its_own_targets_from_the_same_windows(tmp_path):
+    """zoo.train gives a language model text alone, each window with the character after it, and its
+    preprocessor shifts: the very (ids, next ids) pairs of the older (window, next code points) form, so the
+    shipped weights' figures are unchanged; that form still works, with a DeprecationWarning."""
+    root = write_tiny_shakespeare(tmp_path, n_chars=5000)
+    split = zdata.load("tiny_shakespeare", "validation", data_dir=root)
+    model = zoo.get("char_lstm_shakespeare", pretrained=False, compile=False, sequence_length=16, lstm_units=8)
+    preprocessor = model.preprocessor
+    for training in (False, True):
+        old_x, old_y = zdata.corpus_examples(split, 16, training=training)
+        texts, same_y = zdata.corpus_examples(split, 16, training=training, in_window=True)
+        assert all(len(t) == 17 and t[:16] == w for t, w in zip(texts, old_x))
+        x, y, weights = preprocessor(tf.constant(texts.tolist()))
+        np.testing.assert_array_equal(y, old_y)
+        np.testing.assert_array_equal(y, same_y)
+        np.testing.assert_array_equal(x, preprocessor.tokenizer(tf.constant(old_x.tolist())))
+        np.testing.assert_array_equal(weights, 1.0)
+    (stream, _), = [zdata.epoch_stream(split, batch_size=4, epochs=1, sequence_length=16, targets="in_window")]
+    assert next(iter(stream)).shape == (4,)  # text alone
+    with pytest.raises(ValueError, match="targets must be True, False or 'in_window'"):
+        zdata.pipeline(split, batch_size=4, sequence_length=16, targets="shifted")
+    # a short text: padding, which the sample weights leave out
+    x, y, weights = preprocessor(tf.constant(["To be"]))
+    assert x.shape == y.shape == weights.shape == (1, 16)
+    np.testing.assert_array_equal(weights[0], [1.0] * 4 + [0.0] * 12)
+    assert "".join(map(chr, y[0][:4])) == "o be"
+    with pytest.warns(DeprecationWarning, match="give the text alone"):
+        old = preprocessor(tf.constant(["To be"]), tf.constant([[1] * 16]))
+    assert len(old) == 2
+
+
+@pytest.mark.slow
+def test_fit_on_raw_text_trains_the_next_token_objective():
+    """model.fit(list of strings), as a keras-hub user writes it: the padding is masked out of the loss."""
+    keras.utils.set_random_seed(0)
+    model = zoo.get("gpt_shakespeare", pretrained=False, sequence_length=16, embedding_dim=16, num_layers=1,
+                    num_heads=2, intermediate_dim=32)
+    texts = ["To be, or not to be, that is the question:", "Whether 'tis nobler in the mind to suffer"] * 8
+    first = model.evaluate(texts, verbose=0, return_dict=True)["loss"]
+    model.fit(texts, epochs=3, batch_size=4, verbose=0)
+    assert model.evaluate(texts, verbose=0, return_dict=True)["loss"] < first
+    short = ["To be"]  # 4 real targets: the loss is theirs alone, whatever the padding's logits
+    x, y, weights = model.preprocessor(tf.constant(short))
+    logits = model(x, training=False)
+    per_token = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    expected = float(np.sum(per_token * weights) / np.sum(weights))
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(x=x, y=y, y_pred=logits, sample_weight=weights)))
+    assert loss * 16 / 4 == pytest.approx(expected, rel=1e-4)  # Keras' mean over the 16 positions, 12 of them 0
+
+
 @pytest.mark.slow
 def test_a_short_language_model_run_learns_and_reports_bits_per_character(tmp_path):
     root = write_tiny_shakespeare(tmp_path / "data", n_chars=20_000)
@@ -441,7 +493,7 @@ def test_tflite_of_a_language_model_gives_its_logits_on_token_ids(language_model
     about = json.loads((tmp_path / "g.zoo.json").read_text())
     assert about["preprocessing"]["input"] == {"name": "token_ids", "shape": [None, 16], "dtype": "int32"}
     assert "vocabulary_file" not in about["preprocessing"] and "requires" not in about  # code points; builtins
-    ids = np.asarray(language_model.preprocessor(tf.constant(["ROMEO: hark", "KING:"])))
+    ids = np.asarray(language_model.preprocessor.token_ids(tf.constant(["ROMEO: hark", "KING:"])))
     runner = zoo.exporting.tflite_interpreter(path).get_signature_runner("serving_default")
     np.testing.assert_allclose(runner(token_ids=ids)["logits"], language_model(ids, training=False), atol=1e-4)
     with pytest.raises(zoo.InputError, match="is a language model's"):

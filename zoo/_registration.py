@@ -27,9 +27,9 @@ KERAS_MODULES = ("zoo.losses", "zoo.models.cnn")
 HUB_MODULE = "zoo.models.text"
 # The classes HUB_MODULE registers under package "zoo" (tests/test_saving.py checks this list against it).
 HUB_CLASSES = (
-    "MaskedGlobalMaxPooling1D", "MaskedLocalConv1D", "HeadTailWordPieceTokenizer", "CodepointTokenizer",
+    "Orthogonal", "MaskedGlobalMaxPooling1D", "MaskedLocalConv1D", "HeadTailWordPieceTokenizer", "CodepointTokenizer",
     "HashedBigramEmbedding",
-    "TokenIdsPreprocessor", "BiLSTMBackbone", "EncoderBackbone", "CharLSTMBackbone", "DecoderBackbone",
+    "TokenIdsPreprocessor", "CausalLMTokenIdsPreprocessor", "BiLSTMBackbone", "EncoderBackbone", "CharLSTMBackbone", "DecoderBackbone",
     "ZooTextClassifier", "ZooCausalLM", "BiLSTMTextClassifier", "EncoderTextClassifier", "CharLSTMCausalLM",
     "DecoderCausalLM",
 )

@@ -470,9 +470,12 @@ def _tflite_class_names(sidecar: Path, about: dict[str, Any], runner: Any) -> tu
 
 
 def _token_ids_spec(model: Any) -> tuple[str, tuple[int | None, ...], str]:
-    """(name, shape, dtype) of a text task's network input: its token ids."""
+    """(name, shape, dtype) of a text task's network input: its token ids, as many as its preprocessor pads to
+    (the backbone takes any length; a TFLite file and its readers want the one the model was trained on)."""
     (tensor,) = model.inputs
-    return tensor.name, tuple(tensor.shape), str(tensor.dtype)
+    preprocessor = getattr(model, "preprocessor", None)
+    length = getattr(preprocessor, "sequence_length", None) or tensor.shape[1]
+    return tensor.name, (None, length), str(tensor.dtype)
 
 
 def _write_token_ids_model(model: Any, card: ModelCard | None, target: Path) -> None:

@@ -130,11 +130,17 @@ def generate(
 
     check_bool("compiled", compiled)
     check_bool("cached", cached)
-    card = api.card_of(name_or_model)
-    if card.task != "language-modeling":
-        raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
-                         f"({', '.join(registry.list_models(task='language-modeling'))})")
-    _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
+    from zoo.models.text import ZooCausalLM
+
+    if isinstance(name_or_model, ZooCausalLM):  # however built or loaded: a zoo backbone knows its own decoding
+        model, name, vocabulary = name_or_model, name_or_model.name, int(name_or_model.backbone.vocabulary_size)
+    else:
+        card = api.card_of(name_or_model)
+        if card.task != "language-modeling":
+            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
+                             f"({', '.join(registry.list_models(task='language-modeling'))})")
+        _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
+        name, vocabulary = card.name, card.output.num_classes
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt:
@@ -144,15 +150,15 @@ def generate(
     if hub.is_task(model) and not _is_zoo_lm(model):
         return _generate_with_task(model, prompt, max_length=max_length,
                                    sampler=_sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p,
-                                                    seed=seed, vocabulary=card.output.num_classes)())
+                                                    seed=seed, vocabulary=vocabulary)())
     tokenizer = model.preprocessor.tokenizer
-    _check_characters(tokenizer, prompt, card.name)
+    _check_characters(tokenizer, prompt, name)
     window = int(tokenizer.sequence_length)
     prompt_ids = _prompt_ids(tokenizer, prompt)
     prompt_length = len(prompt_ids)
     _check_max_length(max_length, prompt_length)
     make_chooser = _sampler(sampler, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                            vocabulary=card.output.num_classes)
+                            vocabulary=vocabulary)
 
     total = max(max_length, window)
     if cached and compiled:  # XLA compiles per length: lengths in powers of two, a few compilations in all

@@ -623,15 +623,16 @@ def _evaluate_model(model: Any, ds: Any) -> dict[str, float]:
 CHARACTERS_PER_TOKEN = 4  # a keras-hub LM's windows: about this many characters to a byte-pair token
 
 
-def corpus_window(card: ModelCard, sequence_length: int | None) -> tuple[int | None, bool]:
-    """A language model's training windows, in characters, and whether the pipeline gives the targets: zoo's
-    character models take ``sequence_length`` characters and their next code points; a keras-hub causal LM
-    takes text alone (its preprocessor tokenises and shifts) of about ``sequence_length`` tokens."""
+def corpus_window(card: ModelCard, sequence_length: int | None) -> tuple[int | None, bool | str]:
+    """A language model's training windows, in characters, and the pipeline's ``targets``
+    (:func:`zoo.data.pipeline`): both kinds take text alone and their preprocessor makes the next-token targets;
+    zoo's character models ``sequence_length`` characters and the one after them (``"in_window"``), a keras-hub
+    causal LM about ``sequence_length`` tokens' worth."""
     if card.task != "language-modeling":
         return None, True
     if card.presets:
         return sequence_length * CHARACTERS_PER_TOKEN, False
-    return sequence_length, True
+    return sequence_length, zdata.IN_WINDOW
 
 
 def with_bits_per_character(model: Any, result: dict[str, float]) -> dict[str, float]:

@@ -235,10 +235,13 @@ def _corpus_split(whole: Split, split: str, info: DatasetInfo) -> Split:
 
 
 
-def corpus_examples(split: Split, sequence_length: int, *, training: bool) -> tuple[np.ndarray, np.ndarray]:
+def corpus_examples(split: Split, sequence_length: int, *, training: bool, in_window: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """A corpus as language-model examples: ``sequence_length`` characters of text (as strings, tokenised inside
     the model) and the code points of the characters that follow each (the targets). Training windows overlap
-    by half; evaluation windows tile the text."""
+    by half; evaluation windows tile the text. ``in_window``: each text is ``sequence_length + 1`` characters,
+    its window and the character after it, at the same places: what a causal-LM preprocessor that makes its own
+    next-token targets takes (zoo's language models), giving the same examples."""
     if split.text is None:
         raise ValueError(f"{split.dataset} is not a corpus")
     if isinstance(sequence_length, bool) or not isinstance(sequence_length, int) or sequence_length < 2:
@@ -250,12 +253,14 @@ def corpus_examples(split: Split, sequence_length: int, *, training: bool) -> tu
     starts = np.arange(0, len(text) - sequence_length, stride)
     if not len(starts):
         raise ValueError(f"the {split.split} text ({len(text)} characters) is shorter than sequence_length {sequence_length}")
-    inputs = np.array([text[i : i + sequence_length] for i in starts], dtype=object)
+    width = sequence_length + 1 if in_window else sequence_length
+    inputs = np.array([text[i : i + width] for i in starts], dtype=object)
     targets = np.stack([codes[i + 1 : i + 1 + sequence_length] for i in starts])
     return inputs, targets
 
 
-def _examples(split: Split, sequence_length: int | None, training: bool) -> tuple[Any, np.ndarray]:
+def _examples(split: Split, sequence_length: int | None, training: bool, targets: Any = True
+              ) -> tuple[Any, np.ndarray]:
     """(features, labels) of an in-memory split, texts as a ``tf.string`` tensor of variable-length strings
     (never a fixed-width ``<U`` array: 30 MB of reviews would become 1.2 GB)."""
     import tensorflow as tf
@@ -263,7 +268,8 @@ def _examples(split: Split, sequence_length: int | None, training: bool) -> tupl
     if split.labels is None:
         if sequence_length is None:
             raise ValueError(f"{split.dataset} is a corpus: give sequence_length (the language model's window)")
-        features, labels = corpus_examples(split, sequence_length, training=training)
+        features, labels = corpus_examples(split, sequence_length, training=training,
+                                           in_window=targets == IN_WINDOW)
     else:
         features, labels = split.features, split.labels
     if features.dtype == object:
@@ -285,6 +291,17 @@ def _finish(ds: Any) -> Any:
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+# ``targets`` of pipeline and epoch_stream for a corpus: True, (window, the code points that follow it); False,
+# the windows alone (a keras-hub LM's preprocessor tokenises and shifts); IN_WINDOW, each window with the character
+# after it, alone (zoo's language models: their preprocessor makes the next-token targets and their mask).
+IN_WINDOW = "in_window"
+
+
+def _check_targets(targets: Any) -> None:
+    if targets not in (True, False, IN_WINDOW):
+        raise ValueError(f"targets must be True, False or {IN_WINDOW!r}, got {targets!r}")
+
+
 def pipeline(
     split: Split,
     *,
@@ -294,13 +311,14 @@ def pipeline(
     augmentation: tuple[str, ...] = (),
     drop_remainder: bool = False,
     sequence_length: int | None = None,
-    targets: bool = True,
+    targets: bool | str = True,
 ) -> Any:
     """A batched ``tf.data.Dataset`` of ``(features, labels)`` from an in-memory split, for ``model.fit`` and
     ``model.evaluate``.
 
     A corpus gives windows of ``sequence_length`` characters and the code points that follow each; with
-    ``targets=False`` the windows alone (a keras-hub causal LM's preprocessor makes its own targets).
+    ``targets=False`` the windows alone (a keras-hub causal LM's preprocessor makes its own targets), with
+    ``targets="in_window"`` each window and the character after it (zoo's language models').
 
     Training: a seeded shuffle of the whole split, reshuffled each time the dataset is iterated, then the
     recipe's augmentation, vectorised over each batch. (``zoo.train`` uses :func:`epoch_stream` instead, whose
@@ -313,8 +331,9 @@ def pipeline(
 
     check_batch_size(batch_size)
     augment.check(augmentation)
-    features, labels = _examples(split, sequence_length, training)
-    ds = tf.data.Dataset.from_tensor_slices((features, labels) if targets else features)
+    _check_targets(targets)
+    features, labels = _examples(split, sequence_length, training, targets)
+    ds = tf.data.Dataset.from_tensor_slices((features, labels) if targets is True else features)
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -333,7 +352,7 @@ def epoch_stream(
     augmentation: tuple[str, ...] = (),
     drop_remainder: bool = False,
     sequence_length: int | None = None,
-    targets: bool = True,
+    targets: bool | str = True,
 ) -> tuple[Any, int]:
     """The training batches of epochs ``first_epoch`` .. ``epochs - 1``, one after the other, and the number of
     batches an epoch (for ``fit(steps_per_epoch=...)``).
@@ -348,7 +367,8 @@ def epoch_stream(
     from zoo.data import augment
 
     check_batch_size(batch_size)
-    features, labels = _examples(split, sequence_length, True)
+    _check_targets(targets)
+    features, labels = _examples(split, sequence_length, True, targets)
     count = len(labels)
     steps = count // batch_size if drop_remainder else -(-count // batch_size)
     if steps < 1:
@@ -366,7 +386,7 @@ def epoch_stream(
             if apply is not None:
                 xb, yb = apply(xb, yb, tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step]),
                                indices, epoch)
-            return (xb, yb) if targets else xb
+            return (xb, yb) if targets is True else xb
 
         return batches.enumerate().map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 

@@ -11,6 +11,8 @@ file shipped with the package (``zoo/assets``), so it travels with the weights a
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +54,20 @@ def _vocabulary(vocabulary: str | Sequence[str] | None) -> list[str] | str:
     if len(vocabulary) < 3 or not all(isinstance(t, str) for t in vocabulary):
         raise ValueError("vocabulary must hold at least 3 string tokens ([PAD], [UNK], ...)")
     return vocabulary
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Orthogonal(keras.initializers.Orthogonal):
+    """Keras' orthogonal initializer (the LSTMs' recurrent kernels), computed in float32 whatever the variable's
+    dtype and then cast: TensorFlow's QR has no bfloat16 kernel, so an LSTM under the ``"bfloat16"`` policy could
+    not be built on TensorFlow (docs/KNOWN_ISSUES.md). The same values as Keras' own in float32."""
+
+    def __call__(self, shape, dtype=None):
+        return keras.ops.cast(super().__call__(shape, dtype="float32"), dtype or "float32")
+
+
+def _lstm(units: int, dtype: Any, **kwargs) -> layers.LSTM:
+    return layers.LSTM(units, return_sequences=True, recurrent_initializer=Orthogonal(), dtype=dtype, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -105,8 +121,51 @@ class MaskedLocalConv1D(layers.Layer):
         return {**super().get_config(), "kernel_size": self.kernel_size}
 
 
+_WHOLE = threading.local()  # .ids: the tokenizers asked for whole texts on this thread (see _Untruncated)
+
+
+class _Untruncated:
+    """A tokenizer that can be asked for the whole text (``with tokenizer.untruncated(): ...``) without changing
+    its ``sequence_length`` for anyone else: keras-hub runs preprocessing in several threads (Grain), where
+    setting the attribute for a moment let another thread's call see None."""
+
+    @property
+    def sequence_length(self):
+        return None if id(self) in getattr(_WHOLE, "ids", ()) else self._sequence_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._sequence_length = value
+
+    @contextlib.contextmanager
+    def untruncated(self):
+        ids = _WHOLE.__dict__.setdefault("ids", set())
+        ids.add(id(self))
+        try:
+            yield self
+        finally:
+            ids.discard(id(self))
+
+
+def _untruncated(tokenizer: Any) -> Any:
+    """``tokenizer.untruncated()``; for a keras-hub tokenizer without it (an archive naming keras-hub's class),
+    its ``sequence_length`` set to None for the call."""
+    if isinstance(tokenizer, _Untruncated):
+        return tokenizer.untruncated()
+
+    @contextlib.contextmanager
+    def unset():
+        saved, tokenizer.sequence_length = tokenizer.sequence_length, None
+        try:
+            yield tokenizer
+        finally:
+            tokenizer.sequence_length = saved
+
+    return unset()
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
+class HeadTailWordPieceTokenizer(_Untruncated, keras_hub.tokenizers.WordPieceTokenizer):
     """WordPiece that keeps the first ``head`` and the last ``sequence_length - head`` tokens of a text longer
     than ``sequence_length`` (a review's verdict is often at its end), where the plain tokenizer keeps only the
     first ``sequence_length``. Shorter texts are unchanged. Sun et al. 2019 ("How to Fine-Tune BERT for Text
@@ -123,11 +182,9 @@ class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
     def tokenize(self, inputs):
         import tensorflow as tf
 
-        length, self.sequence_length = self.sequence_length, None  # the whole text first, as a ragged batch
-        try:
+        length = self.sequence_length
+        with self.untruncated():  # the whole text first, as a ragged batch
             ids = super().tokenize(inputs)
-        finally:
-            self.sequence_length = length
         if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):  # eager: keras-hub hands back Python lists
             batched = np.ndim(inputs) > 0
             ids = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1) if batched else tf.constant(ids, tf.int32)
@@ -135,7 +192,7 @@ class HeadTailWordPieceTokenizer(keras_hub.tokenizers.WordPieceTokenizer):
         if unbatched:
             ids = tf.RaggedTensor.from_tensor(ids[tf.newaxis])
         n = ids.row_lengths()
-        head = tf.minimum(n, self.head)
+        head = tf.minimum(n, min(self.head, length))  # a sequence_length set shorter than head: the head only
         tail_start = tf.maximum(head, n - (length - self.head))  # == head when the text fits: nothing dropped
         positions = tf.concat([tf.ragged.range(head), tf.ragged.range(tail_start, n)], axis=1)
         out = tf.gather(ids, positions, batch_dims=1).to_tensor(shape=[None, length])
@@ -191,7 +248,6 @@ class HashedBigramEmbedding(layers.Layer):
 
 POOLINGS = ("mean", "mean_max")
 TRUNCATIONS = ("head", "head_tail")
-BACKBONE = "backbone"  # every zoo task's backbone layer, so that a new head takes the body by name
 
 
 # -- preprocessing: raw strings -> token ids, in tf.data on the host (never in the compiled step) --
@@ -214,9 +270,20 @@ class TokenIdsPreprocessor(keras_hub.models.Preprocessor):
         if not getattr(tokenizer, "sequence_length", None):
             raise ValueError("TokenIdsPreprocessor needs a tokenizer with a sequence_length (the padded length)")
 
+    def token_ids(self, x):
+        """The network's input for raw strings ``x``, alone: what ``predict`` gives it (a language model's
+        preprocessor returns ``(x, y, sample_weight)``, as keras-hub's ``CausalLMPreprocessor`` does)."""
+        ids, _, _ = keras.utils.unpack_x_y_sample_weight(self(x))
+        return ids
+
     @property
     def sequence_length(self) -> int:
+        """The token ids of each text; settable after construction, as keras-hub's preprocessors' is."""
         return int(self.tokenizer.sequence_length)
+
+    @sequence_length.setter
+    def sequence_length(self, value: int) -> None:
+        self.tokenizer.sequence_length = check_int("sequence_length", value, minimum=1)
 
     @keras_hub.src.utils.tensor_utils.preprocessing_function
     def call(self, x, y=None, sample_weight=None):
@@ -234,19 +301,68 @@ class TokenIdsPreprocessor(keras_hub.models.Preprocessor):
         return {**super().get_config(), "empty_token_id": self.empty_token_id}
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class CausalLMTokenIdsPreprocessor(TokenIdsPreprocessor):
+    """zoo's language models' preprocessor, as keras-hub's ``CausalLMPreprocessor``: each raw text ->
+    ``(x, y, sample_weight)``, ``x`` its first ``sequence_length`` token ids, ``y`` the id after each (the text
+    shifted by one), ``sample_weight`` 1 where ``y`` is a real token and 0 at the padding. So ``fit`` and
+    ``evaluate`` on raw text (a list of strings or a dataset of them) train and measure the next-token objective
+    with the padding masked out; ``predict`` takes ``x``. A text of ``sequence_length + 1`` characters gives a
+    full window.
+
+    The older form, ``(text window, next ids)``, is passed through as before, with a ``DeprecationWarning``: it
+    goes in the release after next."""
+
+    @keras_hub.src.utils.tensor_utils.preprocessing_function
+    def call(self, x, y=None, sample_weight=None):
+        import tensorflow as tf
+
+        if y is not None:
+            warnings.warn("zoo: a language model's (text, next token ids) pairs are deprecated: give the text alone "
+                          "(its preprocessor makes the next-token targets); the pairs go in the release after next",
+                          DeprecationWarning, stacklevel=3)
+            ids = tf.cast(self.tokenizer(x), tf.int32)
+            if isinstance(ids, tf.RaggedTensor):
+                ids = ids.to_tensor(shape=[None, self.sequence_length])
+            return keras.utils.pack_x_y_sample_weight(ids, y, sample_weight)
+        length = self.sequence_length
+        x = tf.convert_to_tensor(x)
+        unbatched = x.shape.rank == 0
+        if unbatched:
+            x = x[tf.newaxis]
+        with _untruncated(self.tokenizer) as tokenizer:  # the whole text, then one id more than the window
+            ids = tokenizer(x)
+        if not isinstance(ids, (tf.Tensor, tf.RaggedTensor)):  # eager: keras-hub hands back Python lists
+            ids = tf.ragged.constant(ids, dtype=tf.int32, ragged_rank=1)
+        ids = tf.cast(ids, tf.int32)
+        ids = ids.to_tensor(shape=[None, length + 1]) if isinstance(ids, tf.RaggedTensor) else ids
+        ids = tf.pad(ids[:, : length + 1], [[0, 0], [0, tf.maximum(0, length + 1 - tf.shape(ids)[1])]])
+        inputs, targets = ids[:, :-1], ids[:, 1:]
+        weights = tf.cast(targets != 0, "float32")
+        if unbatched:
+            inputs, targets, weights = inputs[0], targets[0], weights[0]
+        return keras.utils.pack_x_y_sample_weight(inputs, targets, weights)
+
+
 # -- backbones: token ids -> features, keras.ops only (XLA- and TPU-clean) --
 
-def _token_ids(sequence_length: int) -> keras.KerasTensor:
-    return keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+def _token_ids() -> keras.KerasTensor:
+    """A backbone's input: token ids of any length, as keras-hub's backbones take them (the preprocessor pads
+    to its ``sequence_length``; a position embedding's ``sequence_length`` is the longest it takes)."""
+    return keras.Input(shape=(None,), dtype="int32", name="token_ids")
 
 
 def _arguments(local_names: dict) -> dict:
     """A backbone constructor's own arguments, from its ``locals()`` taken first thing: its config."""
-    return {k: v for k, v in local_names.items() if k not in ("self", "name", "kwargs", "__class__")}
+    return {k: v for k, v in local_names.items() if k not in ("self", "name", "dtype", "kwargs", "__class__")}
 
 
 class ZooBackbone(keras_hub.models.Backbone):
     """A keras-hub Backbone whose constructor arguments are its config, each an attribute of the same name.
+
+    As keras-hub's own, every layer inside is built with the backbone's ``dtype`` (a policy name such as
+    ``"bfloat16"``, a ``DTypePolicy`` or the ``DTypePolicyMap`` of a quantized model), and the default name is
+    the class's (``encoder_backbone``, ...).
 
     ``decoding_cache``: what zoo.generate carries from one step to the next for a language model's backbone
     ("lstm_state", "attention"; None: none). Weight files written before the backbones existed hold the same
@@ -255,7 +371,7 @@ class ZooBackbone(keras_hub.models.Backbone):
 
     decoding_cache: str | None = None
 
-    def __init__(self, inputs, outputs, args: dict, name: str, **kwargs):
+    def __init__(self, inputs, outputs, args: dict, name: str | None, **kwargs):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self._args = dict(args)
         for key, value in args.items():
@@ -289,18 +405,19 @@ class BiLSTMBackbone(ZooBackbone):
     the real tokens."""
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, lstm_units: int,
-                 bigram_buckets: int = 0, name: str = BACKBONE, **kwargs):
+                 bigram_buckets: int = 0, name: str | None = None, dtype: Any = None, **kwargs):
         args = _arguments(locals())
-        inputs = _token_ids(sequence_length)
-        embedding = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")
+        inputs = _token_ids()
+        embedding = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, dtype=dtype, name="embedding")
         x = embedding(inputs)
         if bigram_buckets:  # the sum keeps the token embedding's mask
-            x = layers.Add(name="add_bigrams")([x, HashedBigramEmbedding(bigram_buckets, embedding_dim,
-                                                                         name="bigrams")(inputs)])
-        x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="bilstm")(x)
-        x = layers.Concatenate(name="pool")([MaskedGlobalMaxPooling1D(name="max")(x),
-                                             layers.GlobalAveragePooling1D(name="mean")(x)])
-        super().__init__(inputs, x, args, name, **kwargs)
+            bigrams = HashedBigramEmbedding(bigram_buckets, embedding_dim, dtype=dtype, name="bigrams")
+            x = layers.Add(dtype=dtype, name="add_bigrams")([x, bigrams(inputs)])
+        x = layers.Bidirectional(_lstm(lstm_units, dtype), dtype=dtype,
+                                 name="bilstm")(x)
+        x = layers.Concatenate(dtype=dtype, name="pool")([MaskedGlobalMaxPooling1D(dtype=dtype, name="max")(x),
+                                                          layers.GlobalAveragePooling1D(dtype=dtype, name="mean")(x)])
+        super().__init__(inputs, x, args, name, dtype=dtype, **kwargs)
         self.token_embedding = embedding
 
 
@@ -314,28 +431,30 @@ class EncoderBackbone(_BlockLayout, ZooBackbone):
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, num_layers: int,
                  num_heads: int, intermediate_dim: int, dropout: float, pooling: str = "mean",
                  token_dropout: float = 0.0, conv_kernel: int = 0, bigram_buckets: int = 0,
-                 mask_padding: bool = True, name: str = BACKBONE, **kwargs):
+                 mask_padding: bool = True, name: str | None = None, dtype: Any = None, **kwargs):
         args = _arguments(locals())
-        inputs = _token_ids(sequence_length)
+        inputs = _token_ids()
         embedding = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
-                                                               mask_zero=mask_padding, name="embedding")
+                                                               mask_zero=mask_padding, dtype=dtype, name="embedding")
         x = embedding(inputs)
         if bigram_buckets:  # the sum keeps the token embedding's mask, if any
-            bigrams = HashedBigramEmbedding(bigram_buckets, embedding_dim, mask_zero=mask_padding, name="bigrams")
-            x = layers.Add(name="add_bigrams")([x, bigrams(inputs)])
-        if token_dropout:
-            x = layers.Dropout(token_dropout, noise_shape=(None, sequence_length, 1), name="token_dropout")(x)
+            bigrams = HashedBigramEmbedding(bigram_buckets, embedding_dim, mask_zero=mask_padding, dtype=dtype,
+                                            name="bigrams")
+            x = layers.Add(dtype=dtype, name="add_bigrams")([x, bigrams(inputs)])
+        if token_dropout:  # whole token vectors: one draw per position, whatever the length
+            x = layers.Dropout(token_dropout, noise_shape=(None, None, 1), dtype=dtype, name="token_dropout")(x)
         if conv_kernel:
-            x = MaskedLocalConv1D(conv_kernel, name="local_conv")(x)
+            x = MaskedLocalConv1D(conv_kernel, dtype=dtype, name="local_conv")(x)
         for i in range(num_layers):
-            x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout,
+            x = keras_hub.layers.TransformerEncoder(intermediate_dim, num_heads, dropout=dropout, dtype=dtype,
                                                     name=f"encoder{i + 1}")(x)
         if pooling == "mean":
-            x = layers.GlobalAveragePooling1D(name="pool")(x)
+            x = layers.GlobalAveragePooling1D(dtype=dtype, name="pool")(x)
         else:
-            x = layers.Concatenate(name="pool")([layers.GlobalAveragePooling1D(name="mean")(x),
-                                                 MaskedGlobalMaxPooling1D(name="max")(x)])
-        super().__init__(inputs, x, args, name, **kwargs)
+            x = layers.Concatenate(dtype=dtype, name="pool")(
+                [layers.GlobalAveragePooling1D(dtype=dtype, name="mean")(x),
+                 MaskedGlobalMaxPooling1D(dtype=dtype, name="max")(x)])
+        super().__init__(inputs, x, args, name, dtype=dtype, **kwargs)
         self.token_embedding = embedding.token_embedding
 
 
@@ -346,16 +465,17 @@ class CharLSTMBackbone(ZooBackbone):
     decoding_cache = "lstm_state"
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, lstm_units: int,
-                 num_layers: int = 1, dropout: float = 0.0, name: str = BACKBONE, **kwargs):
+                 num_layers: int = 1, dropout: float = 0.0, name: str | None = None, dtype: Any = None,
+                 **kwargs):
         args = _arguments(locals())
-        inputs = _token_ids(sequence_length)
-        embedding = layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
+        inputs = _token_ids()
+        embedding = layers.Embedding(vocabulary_size, embedding_dim, dtype=dtype, name="embedding")
         x = embedding(inputs)
         for i in range(num_layers):
-            x = layers.LSTM(lstm_units, return_sequences=True, name=f"lstm{i + 1}")(x)
+            x = _lstm(lstm_units, dtype, name=f"lstm{i + 1}")(x)
             if dropout:
-                x = layers.Dropout(dropout, name=f"dropout{i + 1}")(x)
-        super().__init__(inputs, x, args, name, **kwargs)
+                x = layers.Dropout(dropout, dtype=dtype, name=f"dropout{i + 1}")(x)
+        super().__init__(inputs, x, args, name, dtype=dtype, **kwargs)
         self.token_embedding = embedding
 
 
@@ -368,17 +488,18 @@ class DecoderBackbone(_BlockLayout, ZooBackbone):
     block_name, attention_name = "decoder", "self_attention"
 
     def __init__(self, vocabulary_size: int, sequence_length: int, embedding_dim: int, num_layers: int,
-                 num_heads: int, intermediate_dim: int, dropout: float, name: str = BACKBONE, **kwargs):
+                 num_heads: int, intermediate_dim: int, dropout: float, name: str | None = None, dtype: Any = None,
+                 **kwargs):
         args = _arguments(locals())
-        inputs = _token_ids(sequence_length)
+        inputs = _token_ids()
         embedding = keras_hub.layers.TokenAndPositionEmbedding(vocabulary_size, sequence_length, embedding_dim,
-                                                               name="embedding")
+                                                               dtype=dtype, name="embedding")
         x = embedding(inputs)
         for i in range(num_layers):
-            x = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout,
+            x = keras_hub.layers.TransformerDecoder(intermediate_dim, num_heads, dropout=dropout, dtype=dtype,
                                                     name=f"decoder{i + 1}")(x)
-        x = layers.LayerNormalization(name="final_norm")(x)
-        super().__init__(inputs, x, args, name, **kwargs)
+        x = layers.LayerNormalization(dtype=dtype, name="final_norm")(x)
+        super().__init__(inputs, x, args, name, dtype=dtype, **kwargs)
         self.token_embedding = embedding.token_embedding
 
 
@@ -411,7 +532,7 @@ class ZooTextClassifier(_CompiledOnLoad, keras_hub.models.TextClassifier):
         self.backbone = backbone
         self.preprocessor = preprocessor
         inputs = backbone.input
-        x = layers.Dropout(dropout, name="dropout")(backbone(inputs))
+        x = layers.Dropout(dropout, dtype=backbone.dtype_policy, name="dropout")(backbone(inputs))
         super().__init__(inputs=inputs, outputs=softmax_head(x, num_classes), compile=False, **kwargs)
         self.num_classes = num_classes
         self.dropout = dropout
@@ -427,10 +548,10 @@ class ZooTextClassifier(_CompiledOnLoad, keras_hub.models.TextClassifier):
 class ZooCausalLM(_CompiledOnLoad, keras_hub.models.CausalLM):
     """keras-hub's CausalLM over a zoo backbone: a state per position -> next-token logits.
 
-    ``fit`` and ``evaluate`` take (text window, next token ids) and tokenise the text in ``tf.data``;
-    ``generate`` is zoo's cached sampling loop (:func:`zoo.generate`)."""
+    ``fit`` and ``evaluate`` take raw text and train the next-token objective (:class:`CausalLMTokenIdsPreprocessor`,
+    in ``tf.data``); ``generate`` is zoo's cached sampling loop (:func:`zoo.generate`)."""
 
-    preprocessor_cls = TokenIdsPreprocessor
+    preprocessor_cls = CausalLMTokenIdsPreprocessor
 
     def __init__(self, backbone, preprocessor=None, compile: bool = True, **kwargs):
         self.backbone = backbone
@@ -588,7 +709,7 @@ def transformer_imdb(
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CodepointTokenizer(keras_hub.tokenizers.UnicodeCodepointTokenizer):
+class CodepointTokenizer(_Untruncated, keras_hub.tokenizers.UnicodeCodepointTokenizer):
     """keras-hub's UnicodeCodepointTokenizer, which a preset folder can hold: it has no vocabulary, so it saves
     and loads no asset files (keras-hub 0.32's own has no ``save_assets``, and a language model's
     ``save_to_preset`` failed on it). Archives that name keras-hub's class still load."""
@@ -608,7 +729,7 @@ def _char_tokenizer(sequence_length: int) -> CodepointTokenizer:
 
 
 def _causal_lm(backbone: Any, sequence_length: int, name: str) -> ZooCausalLM:
-    preprocessor = TokenIdsPreprocessor(_char_tokenizer(sequence_length), name="preprocessor")
+    preprocessor = CausalLMTokenIdsPreprocessor(_char_tokenizer(sequence_length), name="preprocessor")
     return _TASKS[type(backbone)](backbone, preprocessor=preprocessor, name=name, compile=False)
 
 
