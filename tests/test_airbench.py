@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
+from zoo.cards.cnn import AIRBENCH_EPOCHS
 
 
 def _images(n=32, seed=0):
@@ -128,7 +129,7 @@ def test_triangular_schedule_goes_up_then_down():
 @pytest.mark.parametrize("change, message", [
     ({"start_lr_factor": 1.5}, "start_lr_factor must be in"),
     ({"lookahead_every": -1}, "lookahead_every must be"),
-    ({"lookahead_start_epoch": 2}, "lookahead_start_epoch must be an epoch"),
+    ({"lookahead_start_epoch": AIRBENCH_EPOCHS}, "lookahead_start_epoch must be an epoch"),
     ({"lookahead_decay": 1.0}, "lookahead_decay must be in"),
 ])
 def test_bad_recipe_values_are_refused(change, message):

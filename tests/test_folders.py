@@ -136,9 +136,9 @@ def test_fine_tuning_an_older_weight_set_trains_the_network_it_was_trained_with(
     assert result.model.preprocessor.sequence_length == 384
     recorded = json.loads(result.paths["metrics"].read_text())["hparams"]
     assert (recorded["sequence_length"], recorded["truncation"], recorded["bigram_buckets"]) == (384, "head", 0)
-    for layer in older.layers:  # at a learning rate of 1e-12 the body is still imdb_v2's
+    for layer, tuned in zip(older.layers, result.model.layers, strict=True):  # at 1e-12 the body is imdb_v2's
         if layer.weights and layer.name != "probabilities":
-            for a, b in zip(layer.get_weights(), result.model.get_layer(layer.name).get_weights()):
+            for a, b in zip(layer.get_weights(), tuned.get_weights(), strict=True):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=layer.name)
     assert result.model.get_layer("probabilities").units == 3
     with pytest.raises(ValueError, match="imdb_v2 was trained with sequence_length=384"):

@@ -93,10 +93,17 @@ def _plain(value: Any) -> Any:
 
 
 def _transfer_body(source: Any, target: Any, head: str) -> None:
-    by_name = {layer.name: layer for layer in source.layers}
-    for layer in target.layers:
+    """Copy every layer but the head, pairing the layers by position: both models come from the same builder,
+    and layer names are not stable (a backbone's default name is its class's, made unique per process)."""
+    if len(source.layers) != len(target.layers):
+        raise ValueError(f"cannot move the body of {source.name} into {target.name}: "
+                         f"{len(source.layers)} layers against {len(target.layers)}")
+    for src, layer in zip(source.layers, target.layers):
         if layer.name != head and layer.weights:
-            layer.set_weights(by_name[layer.name].get_weights())
+            if type(src) is not type(layer):
+                raise ValueError(f"cannot move the body of {source.name} into {target.name}: layer "
+                                 f"{src.name} ({type(src).__name__}) against {layer.name} ({type(layer).__name__})")
+            layer.set_weights(src.get_weights())
 
 
 def get(

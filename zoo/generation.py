@@ -124,23 +124,11 @@ def generate(
     """
     import numpy as np
 
-    from zoo import api
-
     from zoo.models._common import check_bool
 
     check_bool("compiled", compiled)
     check_bool("cached", cached)
-    from zoo.models.text import ZooCausalLM
-
-    if isinstance(name_or_model, ZooCausalLM):  # however built or loaded: a zoo backbone knows its own decoding
-        model, name, vocabulary = name_or_model, name_or_model.name, int(name_or_model.backbone.vocabulary_size)
-    else:
-        card = api.card_of(name_or_model)
-        if card.task != "language-modeling":
-            raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
-                             f"({', '.join(registry.list_models(task='language-modeling'))})")
-        _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
-        name, vocabulary = card.name, card.output.num_classes
+    model, name, vocabulary = _language_model(name_or_model, pretrained=pretrained, preset=preset)
     if not isinstance(prompt, str):
         raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
     if not prompt:
@@ -186,6 +174,21 @@ def generate(
         out = function(*inputs)
     text = tokenizer.detokenize(np.asarray(out)[0, :max_length])
     return text.numpy().decode("utf-8") if hasattr(text, "numpy") else str(text)
+
+
+def _language_model(name_or_model: Any, *, pretrained: bool | str, preset: str | None) -> tuple[Any, str, int]:
+    """The model ``generate`` continues text with, its name and its vocabulary size."""
+    from zoo import api
+    from zoo.models.text import ZooCausalLM
+
+    if isinstance(name_or_model, ZooCausalLM):  # however built or loaded: a zoo backbone knows its own decoding
+        return name_or_model, name_or_model.name, int(name_or_model.backbone.vocabulary_size)
+    card = api.card_of(name_or_model)
+    if card.task != "language-modeling":
+        raise ValueError(f"{card.name} is a {card.task} model; generate needs a language model "
+                         f"({', '.join(registry.list_models(task='language-modeling'))})")
+    _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
+    return model, card.name, card.output.num_classes
 
 
 # model -> {sampler settings: (compiled sampling loop, its sampler)}; forgotten with the model

@@ -36,6 +36,13 @@ def predict(
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     api.warn_if_untrained_head(model, "predict")
     batch, labels = _batch(card, inputs)
+    from zoo.models import hub
+
+    if hub.is_task(model) and isinstance(batch, np.ndarray) and batch.dtype == np.uint8:
+        # The same pixel values as floats: keras-hub's ImageConverter, run eagerly (as its predict does for
+        # arrays once Grain is installed), resizes uint8 images in uint8, rounding every pixel; in tf.data and
+        # in a SavedModel it resizes floats (docs/KNOWN_ISSUES.md).
+        batch = batch.astype(np.float32)
     probabilities = np.asarray(model.predict(batch, verbose=0))
     return _top_k(labels, probabilities, api.class_names(card, model), top_k)
 

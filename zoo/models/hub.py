@@ -173,4 +173,6 @@ def preprocess(model: Any, inputs: Any) -> Any:
     """Raw inputs (strings, uint8 images) to what the task's network takes, inside a graph or eagerly."""
     if isinstance(model.preprocessor, keras_hub.models.CausalLMPreprocessor):  # GPT-2's: its ids and mask
         return model.preprocessor.generate_preprocess(inputs)
+    if hasattr(model.preprocessor, "token_ids"):  # zoo's: a language model's gives (x, y, sample_weight)
+        return model.preprocessor.token_ids(inputs)
     return model.preprocessor(inputs)
