@@ -29,6 +29,7 @@ from zoo.errors import (
     ExportError,
     InputError,
     ModelExistsError,
+    QuantizationError,
     UnknownModelError,
     UntrainedHeadWarning,
     WeightsError,
@@ -42,14 +43,14 @@ _FUNCTIONS = {
     "get": "zoo.api", "verify": "zoo.api", "train": "zoo.training", "evaluate": "zoo.training",
     "export": "zoo.exporting", "predict": "zoo.prediction", "generate": "zoo.generation",
 }
-_SUBMODULES = ("data", "distribute", "exporting", "training", "weights", "manifest", "registry", "recipes", "settings")
+_SUBMODULES = ("data", "distribute", "exporting", "training", "weights", "manifest", "registry", "recipes", "settings", "quantizing")
 
 __all__ = [
     "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify", "export",
     "predict", "generate",
     "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError", "ExportError", "InputError", "BusyError", "DiskFullError", "UntrainedHeadWarning",
+    "DeviceUnavailableError", "ExportError", "InputError", "QuantizationError", "BusyError", "DiskFullError", "UntrainedHeadWarning",
 ]
 
 

@@ -44,7 +44,7 @@ def build(card: ModelCard, hparams: dict[str, Any], *, preset_weights: bool = Fa
 
 # What zoo hangs on a model object (a copy carries them): the card's name, a folder-trained model's class names,
 # and why its classifier head is untrained, if it is.
-ZOO_ATTRIBUTES = ("zoo_name", "zoo_class_names", "zoo_untrained_head")
+ZOO_ATTRIBUTES = ("zoo_name", "zoo_class_names", "zoo_untrained_head", "zoo_quantization")
 
 
 def warn_if_untrained_head(model: Any, doing: str) -> None:
@@ -117,6 +117,7 @@ def get(
     strategy: Any = None,
     include_top: bool = True,
     pooling: str | None = None,
+    quantize: str | None = None,
     **hparams: Any,
 ) -> Any:
     """Build a registered model, compiled with its recipe, optionally with pretrained weights.
@@ -141,6 +142,10 @@ def get(
             model's own.
         pooling: with ``include_top=False``, "avg" or "max" over the feature map's positions, or None (the map).
             For a model with a ``pooling`` hyper-parameter of its own (transformer_imdb), it is that.
+        quantize: ``"int8"``: the model's Dense, EinsumDense and Embedding layers quantized by Keras' own
+            ``Model.quantize`` once its weights are loaded (``model.zoo_quantization`` says which layers and what
+            share of the weights); refused with :class:`zoo.QuantizationError` where only the head
+            could be (the convolutional networks).
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:
@@ -159,7 +164,7 @@ def get(
         with distribute.resolve(strategy, model=name).scope():
             return get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape,
                        compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
-                       **hparams)
+                       quantize=quantize, **hparams)
     card = registry.get_card(name)
     if pooling is not None and "pooling" in card.hparams:  # the model's own hyper-parameter (transformer_imdb's)
         hparams["pooling"], pooling = pooling, None
@@ -178,6 +183,10 @@ def get(
         return _body(card, model, pooling)
     if pooling is not None:
         raise ValueError("pooling= applies with include_top=False (the body without its head)")
+    if quantize is not None:
+        from zoo import quantizing
+
+        quantizing.quantize(model, quantize, name=card.name, head=card.output.name)
     if compile:  # a constant rate at the recipe's peak: a schedule needs the steps of the user's own fit
         recipes.compile_model(model, recipes.for_fit(card.recipe))
     return model

@@ -247,6 +247,8 @@ def _add_evaluate_and_verify(sub: Any) -> None:
     _add_model_options(p)
     p.add_argument("--split", choices=("test", "validation", "train"), default="test")
     p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--quantize", choices=("int8",), help="measure the model quantized by Keras (its Dense, "
+                   "EinsumDense and Embedding layers)")
     _add_data_options(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
@@ -261,7 +263,8 @@ def _add_export(sub: Any) -> None:
     _add_model_options(p)
     p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
     p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
-    p.add_argument("--quantization", choices=("float16", "int8"), help="TFLite only")
+    p.add_argument("--quantization", choices=("float16", "int8"),
+                   help="int8: Keras' quantize (saved_model, keras) or calibrated TFLite; float16: TFLite only")
     p.add_argument("--version", type=_positive_int, help="the SavedModel version folder (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export")
     p.add_argument("--data-dir", type=_existing_dir, help="calibration data for int8 (default $ZOO_DATA_DIR)")

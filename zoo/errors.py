@@ -42,6 +42,11 @@ class ExportError(ZooError, ValueError):
     """An export that cannot be written as asked: a bad path, format or model; nothing is left half-written."""
 
 
+class QuantizationError(ZooError, ValueError):
+    """A model that cannot be quantized as asked: an unknown mode, one already quantized, or one whose body holds
+    no layer Keras can quantize (the message says what would work instead)."""
+
+
 class InputError(ZooError, ValueError):
     """An input to predict, generate or a served model that zoo cannot take: a missing or unreadable file, a
     wrong shape, dtype or value range, an empty batch."""

@@ -27,6 +27,7 @@ from zoo.registry import ModelCard
 
 FORMATS = ("saved_model", "keras", "tflite")
 QUANTIZATIONS = (None, "float16", "int8")
+KERAS_QUANTIZATIONS = (None, "int8")  # a SavedModel's or .keras archive's, by Keras' Model.quantize
 SUFFIX = {"keras": ".keras", "tflite": ".tflite"}
 CARD_FILE = "zoo_card.json"
 
@@ -43,6 +44,23 @@ def _undistributed(model: Any) -> Any:
     if tf.distribute.has_strategy():
         raise ExportError("call zoo.export outside `strategy.scope()`: the exported copy must be built without it")
     return api.copy_model(model)
+
+
+def _quantized(model: Any, card: ModelCard | None, name_or_model: Any, mode: str) -> Any:
+    """``model`` quantized by Keras (:mod:`zoo.quantizing`): in place when export built it from a name, else a
+    copy, so the caller's model stays as it was."""
+    from zoo import api, quantizing
+
+    if getattr(model, "zoo_quantization", None):
+        raise ExportError(f"{model.name} is quantized already ({model.zoo_quantization['mode']}); export it "
+                          f"without quantization=")
+    if model is name_or_model:
+        model = api.copy_model(model)
+    try:
+        quantizing.quantize(model, mode, name=card.name if card else None, head=card.output.name if card else None)
+    except quantizing.QuantizationError as e:
+        raise ExportError(str(e)) from e
+    return model
 
 
 def input_spec(model: Any, card: ModelCard | None) -> tuple[str, tuple[int | None, ...], str]:
@@ -132,6 +150,9 @@ def _card_json(model: Any, card: ModelCard | None) -> str:
         data["serving_requires"] = ("the TensorFlow Text ops (import tensorflow_text before tf.saved_model.load; "
                                     "TF Serving builds that include them)")
     data["exported_parameters"] = int(model.count_params())
+    if getattr(model, "zoo_quantization", None):  # what Keras' quantize changed
+        q = model.zoo_quantization
+        data["quantization"] = {"mode": q["mode"], "layers": q["quantized"], "share_of_weights": q["quantized_share"]}
     return json.dumps(data, indent=2)
 
 
@@ -184,8 +205,10 @@ def export(
             ``assets.extra/zoo_card.json``. For ``"keras"`` a ``.keras`` file; for ``"tflite"`` a ``.tflite`` file.
         format: "saved_model", "keras" or "tflite".
         overwrite: replace an existing export (otherwise an existing one is an error).
-        quantization: TFLite only: None (float32), "float16", or "int8" (calibrated on the model's training
-            data, read through ``data_dir`` / ``$ZOO_DATA_DIR``).
+        quantization: None (float32) or "int8"; for TFLite also "float16". A SavedModel's or ``.keras``
+            archive's int8 is Keras' own ``Model.quantize`` (its Dense, EinsumDense and Embedding layers; refused
+            for a model whose body has none, :mod:`zoo.quantizing`), TFLite's is calibrated on the model's
+            training data, read through ``data_dir`` / ``$ZOO_DATA_DIR``.
 
     Everything is written into a temporary place first and renamed: nothing half-written is ever left.
 
@@ -198,9 +221,10 @@ def export(
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantization not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8 (TFLite only)")
-    if quantization is not None and format != "tflite":
-        raise ExportError(f"quantization={quantization!r} applies to format='tflite' only")
+        raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8")
+    if quantization not in KERAS_QUANTIZATIONS and format != "tflite":
+        raise ExportError(f"quantization={quantization!r} applies to format='tflite' only; a SavedModel or .keras "
+                          f"export takes int8 (Keras' own quantize)")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer (TF Serving's numbered folder), got {version!r}")
     if not str(path).strip():
@@ -225,6 +249,8 @@ def export(
     api.warn_if_untrained_head(model, "the export")
     model = _undistributed(model)
     input_spec(model, card)  # a model without an input spec fails here, before anything is written
+    if quantization is not None and format != "tflite":
+        model, quantization = _quantized(model, card, name_or_model, quantization), None
 
     made = format == "saved_model" and not path.exists()
     try:

@@ -656,6 +656,7 @@ def evaluate(
     source: str = "auto",
     batch_size: int | None = None,
     preset: str | None = None,
+    quantize: str | None = None,
 ) -> dict[str, float]:
     """Evaluate a model on a split of its dataset; returns the loss, the recipe's metrics and ``num_examples``.
 
@@ -669,6 +670,8 @@ def evaluate(
         data_dir, source: where the data comes from (default ``$ZOO_DATA_DIR``, then TFDS).
         batch_size: of the evaluation (default 256).
         preset: for an entry backed by keras-hub, a preset name or a local preset folder.
+        quantize: ``"int8"``: measure the model quantized by Keras (as ``zoo.get(name, quantize="int8")``; a
+            model given is quantized in its measuring copy).
     """
     from zoo import api
 
@@ -683,6 +686,10 @@ def evaluate(
     api.warn_if_untrained_head(model, "evaluate")
     if model is name_or_model:
         model = _measuring_copy(model)
+    if quantize is not None:
+        from zoo import quantizing
+
+        quantizing.quantize(model, quantize, name=card.name, head=card.output.name)
     recipe = card.recipe
     loaded = zdata.load(recipe.dataset, split, data_dir=data_dir, source=source, validation_split=recipe.validation_split)
     recipes.compile_model(model, recipes.for_fit(recipe))  # the loss and metrics; the optimizer is not used
