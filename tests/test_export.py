@@ -126,9 +126,9 @@ def test_existing_export_overwrite_and_versions(model, tmp_path):
     "kwargs, message",
     [
         ({"path": "missing_parent/deeper/m"}, "the parent folder .* does not exist"),
-        ({"format": "onnx"}, "unknown export format 'onnx'; choose one of saved_model, keras, tflite"),
+        ({"format": "pb"}, "unknown export format 'pb'; choose one of saved_model, keras, tflite, onnx"),
         ({"format": "keras", "path": "m.h5"}, "a keras export is a file ending in .keras"),
-        ({"format": "saved_model", "quantization": "int8"}, "applies to format='tflite' only"),
+        ({"format": "saved_model", "quantization": "float16"}, "applies to format='tflite' only"),
         ({"format": "tflite", "path": "m.tflite", "quantization": "int4"}, "unknown quantization 'int4'"),
         ({"version": 0}, "version must be a positive integer"),
     ],
@@ -274,8 +274,8 @@ def test_cli_export_and_its_errors(tmp_path):
     again = run_cli("export", "cnn_mnist", str(tmp_path / "served"))
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert again.stderr.strip().splitlines()[-1].startswith("zoo: error:") and "exists already" in again.stderr
-    bad = run_cli("export", "cnn_mnist", str(tmp_path / "m"), "--format", "onnx")
-    assert bad.returncode == 2 and "invalid choice: 'onnx'" in bad.stderr
+    bad = run_cli("export", "cnn_mnist", str(tmp_path / "m"), "--format", "pb")
+    assert bad.returncode == 2 and "invalid choice: 'pb'" in bad.stderr
 
 
 @pytest.mark.slow

@@ -259,10 +259,10 @@ def _add_evaluate_and_verify(sub: Any) -> None:
 
 
 def _add_export(sub: Any) -> None:
-    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite)")
+    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite, ONNX)")
     _add_model_options(p)
     p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
-    p.add_argument("--format", choices=("saved_model", "keras", "tflite"), default="saved_model")
+    p.add_argument("--format", choices=("saved_model", "keras", "tflite", "onnx"), default="saved_model")
     p.add_argument("--quantization", choices=("float16", "int8"),
                    help="int8: Keras' quantize (saved_model, keras) or calibrated TFLite; float16: TFLite only")
     p.add_argument("--version", type=_positive_int, help="the SavedModel version folder (default 1)")

@@ -25,10 +25,10 @@ from zoo._compat import renamed
 from zoo.errors import ExportError, InputError
 from zoo.registry import ModelCard
 
-FORMATS = ("saved_model", "keras", "tflite")
+FORMATS = ("saved_model", "keras", "tflite", "onnx")
 QUANTIZATIONS = (None, "float16", "int8")
 KERAS_QUANTIZATIONS = (None, "int8")  # a SavedModel's or .keras archive's, by Keras' Model.quantize
-SUFFIX = {"keras": ".keras", "tflite": ".tflite"}
+SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
 CARD_FILE = "zoo_card.json"
 
 
@@ -231,7 +231,8 @@ def export(
         raise ExportError("the export path is empty: give a folder (saved_model) or a file name")
     path = Path(path)
     if format in SUFFIX and path.suffix != SUFFIX[format]:
-        raise ExportError(f"{path}: a {format} export is a file ending in {SUFFIX[format]}")
+        raise ExportError(f"{path}: {'an' if format == 'onnx' else 'a'} {format} export is a file ending in "
+                          f"{SUFFIX[format]}")
     if format == "saved_model":
         if path.exists() and not path.is_dir():
             raise ExportError(f"{path} is a file; a SavedModel export is a folder (it gets {path}/{version}/)")
@@ -287,6 +288,11 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
     elif format == "keras":
         with atomic_path(target, suffix=".keras", needed=needed) as tmp:
             model.save(str(tmp))
+    elif format == "onnx":
+        from zoo import _onnx
+
+        data = _onnx.onnx_bytes(model, card)
+        atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, False, format="onnx")})
     else:
         data, flex = _tflite_bytes(model, card, quantization, data_dir)
         atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, flex)})  # all or none
@@ -300,13 +306,13 @@ def weights_bytes(model: Any) -> int:
 
 
 def tflite_sidecar(target: Path) -> Path:
-    """The description written beside a ``.tflite`` export (``m.tflite`` -> ``m.zoo.json``)."""
+    """The description written beside a ``.tflite`` or ``.onnx`` export (``m.tflite`` -> ``m.zoo.json``)."""
     return target.with_suffix(".zoo.json")
 
 
-def _token_preprocessor(model: Any) -> Any:
+def _token_preprocessor(model: Any, format: str = "TFLite") -> Any:
     """A zoo text task's preprocessor (raw strings -> token ids), or None for other models; a keras-hub
-    preset's text task cannot go to TFLite and is refused."""
+    preset's text task cannot go to TFLite (or ONNX) and is refused."""
     from zoo.models import hub
     from zoo.models.text import TokenIdsPreprocessor
 
@@ -314,13 +320,14 @@ def _token_preprocessor(model: Any) -> Any:
         return None
     if not isinstance(model.preprocessor, TokenIdsPreprocessor):
         raise ExportError(
-            f"cannot export {model.name} to TFLite: its keras-hub preprocessor ({type(model.preprocessor).__name__}) "
+            f"cannot export {model.name} to {format}: its keras-hub preprocessor ({type(model.preprocessor).__name__}) "
             f"packs several inputs with TensorFlow Text ops that TFLite lacks; export a SavedModel instead"
         )
     return model.preprocessor
 
 
-def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, data: bytes, flex: bool) -> dict[Path, bytes]:
+def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, data: bytes, flex: bool,
+                     format: str = "tflite") -> dict[Path, bytes]:
     """The card, and for a text model the tokenizer's settings and vocabulary: a text model's TFLite file takes
     token ids, and ``zoo predict m.tflite TEXT`` (or any runtime) tokenises with these first. The description
     records the sha256 of the model file and of the vocabulary (``parts``), so that files that travel together
@@ -329,7 +336,7 @@ def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, data: byt
 
     from zoo import api
 
-    about: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": "tflite",
+    about: dict[str, Any] = {"model": card.name if card is not None else model.name, "format": format,
                              "card": json.loads(_card_json(model, card)),
                              "class_names": list(api.class_names(card, model) or ())}
     if flex:
@@ -337,7 +344,7 @@ def _tflite_sidecars(model: Any, card: ModelCard | None, target: Path, data: byt
                              "loop); LiteRT with tensorflow-lite-select-tf-ops")
     files: dict[Path, bytes] = {}
     parts = {"model": _part(target, data)}
-    preprocessor = _token_preprocessor(model)
+    preprocessor = _token_preprocessor(model, "ONNX" if format == "onnx" else "TFLite")
     if preprocessor is not None:
         tokenizer = keras.saving.serialize_keras_object(preprocessor.tokenizer)
         tokenizer["config"].pop("vocabulary", None)

@@ -20,7 +20,7 @@ def predict(
     preset: str | None = None,
 ) -> list[dict[str, Any]]:
     """Classify image files (or a uint8 array batch), or raw texts for the text classifiers: for each, the
-    top-k classes with their probabilities.
+    top-k classes with their probabilities. ``name_or_model`` may also be a ``.tflite`` or ``.onnx`` export of zoo.
 
     Returns one dict per input: ``{"input", "top_k": [{"class_id", "class_name", "probability"}, ...]}``.
     """
@@ -30,6 +30,8 @@ def predict(
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if isinstance(name_or_model, (str, os.PathLike)) and str(name_or_model).endswith(".tflite"):
         return _predict_tflite(Path(name_or_model), inputs, top_k)
+    if isinstance(name_or_model, (str, os.PathLike)) and str(name_or_model).endswith(".onnx"):
+        return _predict_onnx(Path(name_or_model), inputs, top_k)
     card = api.card_of(name_or_model)
     _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
     if card.task == "language-modeling":
@@ -78,6 +80,21 @@ def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]
                              f"delegate is (LiteRT with tensorflow-lite-select-tf-ops), or export a SavedModel") from e
         raise InputError(f"{path}: the TFLite interpreter failed on these inputs ({str(e).splitlines()[0][:300]})") from e
     return _top_k(labels, np.asarray(outputs["probabilities"]), export.class_names, top_k)
+
+
+def _predict_onnx(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]:
+    """Classify with an ``.onnx`` export of zoo (its parts checked: ``zoo._onnx.load_onnx``), in onnxruntime."""
+    from zoo._onnx import load_onnx
+
+    export = load_onnx(path)
+    batch, labels = _batch(export.card, inputs)
+    if export.preprocessor is not None:
+        batch = np.asarray(export.preprocessor(batch), np.int32)
+    try:
+        probabilities = export(batch)
+    except Exception as e:  # onnxruntime's own exception types
+        raise InputError(f"{path}: onnxruntime failed on these inputs ({str(e).splitlines()[0][:300]})") from e
+    return _top_k(labels, np.asarray(probabilities), export.class_names, top_k)
 
 
 def _batch(card: Any, inputs: Any) -> tuple[Any, list[str]]:
