@@ -118,6 +118,7 @@ def get(
     include_top: bool = True,
     pooling: str | None = None,
     quantize: str | None = None,
+    lora: Any = None,
     **hparams: Any,
 ) -> Any:
     """Build a registered model, compiled with its recipe, optionally with pretrained weights.
@@ -146,6 +147,8 @@ def get(
             ``Model.quantize`` once its weights are loaded (``model.zoo_quantization`` says which layers and what
             share of the weights); refused with :class:`zoo.QuantizationError` where only the head
             could be (the convolutional networks).
+        lora: the folder of a ``zoo train --lora-rank`` run: its LoRA adapters and the other weights it trained
+            (``lora.lora.h5``, ``lora_trained.npz``: the head, the adapted projections' biases) put onto the model as built (pretrained body), :mod:`zoo.lora`.
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:
@@ -164,7 +167,7 @@ def get(
         with distribute.resolve(strategy, model=name).scope():
             return get(name, pretrained=pretrained, num_classes=num_classes, input_shape=input_shape,
                        compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
-                       quantize=quantize, **hparams)
+                       quantize=quantize, lora=lora, **hparams)
     card = registry.get_card(name)
     if pooling is not None and "pooling" in card.hparams:  # the model's own hyper-parameter (transformer_imdb's)
         hparams["pooling"], pooling = pooling, None
@@ -183,6 +186,10 @@ def get(
         return _body(card, model, pooling)
     if pooling is not None:
         raise ValueError("pooling= applies with include_top=False (the body without its head)")
+    if lora is not None:
+        from zoo import lora as zlora
+
+        zlora.load(model, lora, card.name)
     if quantize is not None:
         from zoo import quantizing
 

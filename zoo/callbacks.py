@@ -114,8 +114,9 @@ def write_csv_log(path: Path, epoch_logs: list[dict[str, float]]) -> None:
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Save the weights (model only, loadable by ``zoo.get(pretrained=path)``) whenever ``monitor`` improves."""
 
-    def __init__(self, path: str | Path, monitor: str = "val_accuracy", mode: str = "auto"):
+    def __init__(self, path: str | Path, monitor: str = "val_accuracy", mode: str = "auto", also: Any = None):
         super().__init__()
+        self.also = also  # called with the model after each save: what else the best epoch writes (LoRA's files)
         self.path = Path(path)
         self.monitor = monitor
         self.mode = mode if mode != "auto" else monitor_mode(monitor)
@@ -137,6 +138,8 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = float(value), epoch + 1
             with atomic_path(self.path, suffix=".weights.h5") as tmp:
                 self._save_model_weights(tmp)
+            if self.also is not None:
+                self.also(self.model)
             state = self.path.with_suffix("").with_suffix(".json")
             atomic_write_text(state, json.dumps({"monitor": self.monitor, "best": self.best, "epoch": self.best_epoch}))
 

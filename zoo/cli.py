@@ -239,6 +239,8 @@ def _add_train(sub: Any) -> None:
                         "folder of your own with one subfolder per class (fine-tunes the pretrained weights)")
     p.add_argument("--pretrained", "--weights", dest="pretrained", metavar="TAG|PATH",
                    help="the weights to start from (default: the default weights when --data is given)")
+    p.add_argument("--lora-rank", type=_positive_int, metavar="R",
+                   help="fine-tune with keras-hub's LoRA adapters of rank R (the Transformer entries)")
     p.set_defaults(func=cmd_train)
 
 

@@ -134,6 +134,8 @@ class RunConfig:
     source: str
     scratch: Any = None  # a non-chief worker's temporary folder
     folder: Any = None  # zoo.data.folders.Folder: the user's own data, when trained on a folder
+    lora_rank: int | None = None  # LoRA adapters of this rank on the backbone (zoo.lora), the rest frozen
+    lora: dict[str, int] | None = None  # what they train: zoo.lora.counts
 
 
 @dataclasses.dataclass
@@ -254,6 +256,13 @@ def build_model(cfg: RunConfig, steps: int, pretrained: bool | str = False) -> A
     keras.utils.set_random_seed(cfg.recipe.seed)
     with dtype_policy(cfg.policy), cfg.strategy.scope():
         model = api.get(cfg.card.name, compile=False, pretrained=pretrained, **cfg.hparams)
+        if cfg.lora_rank is not None:
+            from zoo import lora
+
+            cfg.lora = lora.enable(model, cfg.lora_rank, cfg.card.name)
+            _print(cfg.verbose and cfg.chief, f"zoo: LoRA rank {cfg.lora_rank} on {cfg.lora['adapted_layers']} "
+                   f"attention projections: {cfg.lora['trainable_parameters']:,} of {cfg.lora['parameters']:,} "
+                   f"parameters train ({cfg.lora['trainable_parameters'] / cfg.lora['parameters']:.2%})")
         recipes.compile_model(model, cfg.recipe, steps=steps, **cfg.compile_kwargs)
     if cfg.folder is not None:
         model.zoo_class_names = cfg.folder.class_names
@@ -262,6 +271,18 @@ def build_model(cfg: RunConfig, steps: int, pretrained: bool | str = False) -> A
                 {"model": cfg.card.name, "class_names": list(cfg.folder.class_names), "data": str(cfg.folder.root)},
                 indent=2) + "\n")
     return model
+
+
+def _lora_files(cfg: RunConfig) -> Any:
+    """What a LoRA run's best epoch writes beside its checkpoint: the adapters and the head alone (zoo.lora),
+    saved from the model as it trains. Keras folds a LoRA layer's adapters into its kernel when it saves the
+    weights and zeroes them when it loads them (docs/KNOWN_ISSUES.md), so they are never read back from a
+    checkpoint; a resumed run therefore writes them no more (its adapters start again from the folded kernel)."""
+    if cfg.lora is None or not cfg.chief:
+        return None
+    from zoo import lora
+
+    return lambda model: None if cfg.lora.get("resumed") else lora.save(model, cfg.paths["model_dir"])
 
 
 def make_callbacks(cfg: RunConfig, examples_per_epoch: int, extra: list[Any] | None) -> tuple[list[Any], Any, Any]:
@@ -275,7 +296,7 @@ def make_callbacks(cfg: RunConfig, examples_per_epoch: int, extra: list[Any] | N
     throughput, backup = Throughput(examples_per_epoch), backup_callback(cfg)
     cbs = [
         throughput, backup,
-        AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor),
+        AtomicBestCheckpoint(paths["best_weights"], monitor=recipe.monitor, also=_lora_files(cfg)),
         keras.callbacks.TensorBoard(str(paths["tensorboard"]), write_graph=False, profile_batch=0),
     ]
     if recipe.early_stopping_patience:
@@ -373,6 +394,10 @@ def report(cfg: RunConfig, data: RunData, backup: Any, throughput: Any, test: di
         "versions": versions(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": _command(),
     }
+    if cfg.lora is not None:
+        from zoo import lora
+
+        metrics["lora"] = {**cfg.lora, "adapters": lora.ADAPTERS, "trained": lora.TRAINED}
     atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2, default=str) + "\n")
     measured = ("test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()) if test
                 else "the test split left unmeasured (test=False)")
@@ -409,6 +434,7 @@ def train(
     pretrained: bool | str | None = None,
     preset: str | None = None,
     test: bool = True,
+    lora_rank: int | None = None,
     **hparams: Any,
 ) -> TrainResult:
     """Train a registered model with its recipe on its dataset: standard compile + ``model.fit``.
@@ -451,6 +477,11 @@ def train(
             weight set should: configurations are compared on validation, and the released file alone is
             measured on the test split (``scripts/release_weights.py``); ``metrics.json`` then has no test
             metrics.
+        lora_rank: fine-tune with keras-hub's LoRA adapters of this rank on the backbone's attention query and
+            value projections (its other weights frozen; the head trains): the Transformer entries
+            (``zoo.lora.lora_models()``). The trainable parameter count is printed and in metrics.json; the
+            adapters and the other weights that train are written alone too (``lora.lora.h5``, ``lora_trained.npz``), for
+            ``zoo.get(name, pretrained=True, lora=model_dir)``.
         **hparams: the model's hyper-parameters, and any other field of its recipe (``optimizer``,
             ``weight_decay``, ``schedule``, ``warmup_epochs``, ``augmentation``, ``validation_split``, ...;
             see ``zoo.info(name).recipe``).
@@ -463,6 +494,10 @@ def train(
     if preset is not None:
         hparams["preset"] = preset
     card = registry.get_card(name)
+    if lora_rank is not None:
+        from zoo import lora
+
+        lora.check(card.name, lora_rank)
     if pretrained is None:
         pretrained = data is not None and bool(card.weights or card.presets)
     from zoo import api
@@ -482,6 +517,7 @@ def train(
                     hparams=hparams, distribution={k: v for k, v in (
                         ("model_parallel", model_parallel), ("coordinator_address", coordinator_address),
                         ("num_processes", num_processes), ("process_id", process_id)) if v is not None})
+    cfg.lora_rank = lora_rank
     # One writer to a run folder: a second `zoo train` into it fails at once, naming the first (workers other
     # than the chief write elsewhere).
     lock = exclusive(cfg.shared_dir / LOCK, f"zoo train {cfg.card.name}") if cfg.chief else contextlib.nullcontext()
@@ -550,6 +586,11 @@ def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str, 
                          f"(--no-resume) to start over")
     run_data = load_data(cfg, start_epoch=meta["epoch"] if meta else 0)
     model = build_model(cfg, run_data.steps, pretrained)
+    if cfg.lora is not None and meta:
+        cfg.lora["resumed"] = True
+        warnings.warn(f"zoo: {cfg.card.name}: a resumed LoRA run trains on and checkpoints as before, but writes "
+                      f"its adapters alone no more (Keras folds them into the kernels of its checkpoints); those "
+                      f"of its first part, if any, stay in {cfg.shared_dir}", UserWarning, stacklevel=3)
     if pretrained is False:
         adapt_to_data(model, run_data.splits["train"])
     examples = (len(run_data.splits["train"]) if cfg.card.task != "language-modeling"
