@@ -61,7 +61,7 @@ def test_cnn_mnist_in_onnxruntime_alone_scores_what_keras_does_on_every_test_ima
 def test_lstm_imdb_in_onnxruntime_alone_scores_what_keras_does_on_1000_reviews(tmp_path, real_data_dir):
     path = zoo.export("lstm_imdb", tmp_path / "lstm_imdb.onnx", format="onnx")
     assert (tmp_path / "lstm_imdb.vocab.txt").is_file()
-    from zoo._onnx import load_onnx
+    from zoo.exporting import load_onnx
 
     export = load_onnx(path)  # its tokenizer, from the settings and vocabulary beside the file
     test = zdata.load("imdb_reviews", "test", data_dir=real_data_dir)

@@ -6,31 +6,22 @@ captured constants (a ``Normalization`` layer's mean and variance) then become g
 to be fed (docs/KNOWN_ISSUES.md); freezing the graph first keeps them constants. The file takes what a TFLite
 export takes: uint8 images named as on the card, or a text model's token ids (int32, batch x sequence_length),
 its tokenizer's settings and vocabulary written beside it (``m.zoo.json``, ``m.vocab.txt``, their sha256
-recorded), and answers ``probabilities``. Every export runs once in onnxruntime against the Keras model before
+recorded), and answers ``probabilities``; ``zoo.exporting.load_onnx`` reads it back. Every export runs once in onnxruntime against the Keras model before
 it is written: a file the runtime cannot load, or that answers otherwise, is an ExportError, never a file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.errors import ExportError, InputError
+from zoo.errors import ExportError
 
 OPSET = 17  # tf2onnx 1.17 writes up to opset 18; 17 is what onnxruntime and the other runtimes all read
 INSTALL = "pip install 'zoo[onnx]' (tf2onnx, onnx and onnxruntime)"
 AGREEMENT = 1e-4  # largest difference from the Keras model accepted on the export's check input
-
-
-def _network_input(model: Any, card: Any) -> tuple[str, tuple[int | None, ...], str]:
-    from zoo import exporting
-
-    if exporting._token_preprocessor(model, "ONNX") is not None:
-        return exporting._token_ids_spec(model)
-    return exporting.input_spec(model, card)
 
 
 def _check_input(model: Any, shape: tuple[int | None, ...], dtype: str) -> np.ndarray:
@@ -42,8 +33,8 @@ def _check_input(model: Any, shape: tuple[int | None, ...], dtype: str) -> np.nd
     return rng.integers(1, vocabulary, size=(4, *shape[1:])).astype(dtype)
 
 
-def onnx_bytes(model: Any, card: Any) -> bytes:
-    """The ONNX file of ``model``, checked in onnxruntime against the Keras model: Keras' own conversion
+def onnx_bytes(model: Any, card: Any, network_input: tuple[str, tuple[int | None, ...], str]) -> bytes:
+    """The ONNX file of ``model`` taking ``network_input`` (name, shape, dtype), checked in onnxruntime against the Keras model: Keras' own conversion
     (``model.export(format="onnx")``) first, and where its file does not run as the model does (captured
     constants left as inputs), the same conversion of the graph with everything frozen in."""
     try:
@@ -52,7 +43,7 @@ def onnx_bytes(model: Any, card: Any) -> bytes:
         import tf2onnx  # noqa: F401 - both conversions run it
     except ImportError as e:
         raise ExportError(f"the ONNX export needs {e.name}: {INSTALL}") from e
-    name, shape, dtype = _network_input(model, card)
+    name, shape, dtype = network_input
     label = card.name if card is not None else model.name
     failures = []
     for convert in (_keras_conversion, _frozen_conversion):
@@ -135,51 +126,3 @@ def _check_against_keras(data: bytes, model: Any, name: str, shape: tuple, dtype
     if not error <= AGREEMENT:
         raise ExportError(f"its file answers otherwise than the Keras model (by up to {error:.3g} on the check "
                           f"input, more than {AGREEMENT:g})")
-
-
-@dataclasses.dataclass
-class ONNXExport:
-    """An ``.onnx`` export of zoo read back with its description, every part checked (as a TFLite export)."""
-
-    path: Path
-    card: Any
-    class_names: tuple[str, ...]
-    preprocessor: Any
-    session: Any
-
-    def __call__(self, batch: Any) -> np.ndarray:
-        (spec,) = self.session.get_inputs()
-        return self.session.run(None, {spec.name: np.asarray(batch)})[0]
-
-
-def load_onnx(path: Any) -> ONNXExport:
-    """Read an ``.onnx`` export and its description (``m.zoo.json``): the file's and the vocabulary's sha256 as
-    recorded, the tokenizer one of zoo's own; anything else is an InputError naming the file."""
-    from zoo import exporting, registry
-    from zoo._names import check_class_names
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX file")
-    sidecar = exporting.tflite_sidecar(path)
-    about = exporting._read_description(path, sidecar)
-    try:
-        card = registry.get_card(about["model"])
-    except (KeyError, TypeError) as e:
-        raise InputError(f"{sidecar}: names no zoo model ({about.get('model')!r})") from e
-    if card.task == "language-modeling":
-        raise InputError(f"{path} is a language model's: run it with onnxruntime on token ids")
-    exporting._checked_part(sidecar, about, "model", path)
-    preprocessor = exporting._tflite_preprocessor(sidecar, about)
-    try:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except ImportError as e:
-        raise InputError(f"reading {path} needs onnxruntime: {INSTALL}") from e
-    except Exception as e:  # onnxruntime's own exception types
-        raise InputError(f"{path}: onnxruntime cannot load it ({_first_line(e)})") from e
-    size = session.get_outputs()[0].shape[-1]
-    names = about.get("class_names")
-    names = () if names == [] else check_class_names(names, count=int(size), where=str(sidecar), error=InputError)
-    return ONNXExport(path, card, names, preprocessor, session)

@@ -291,7 +291,8 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
     elif format == "onnx":
         from zoo import _onnx
 
-        data = _onnx.onnx_bytes(model, card)
+        network = _token_ids_spec(model) if _token_preprocessor(model, "ONNX") is not None else input_spec(model, card)
+        data = _onnx.onnx_bytes(model, card, network)
         atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, False, format="onnx")})
     else:
         data, flex = _tflite_bytes(model, card, quantization, data_dir)
@@ -469,6 +470,56 @@ def _tflite_preprocessor(sidecar: Path, about: dict[str, Any]) -> Any:
         raise InputError(f"{sidecar}: its tokenizer's settings do not make a {name} ({e})") from e
 
 
+@dataclasses.dataclass
+class ONNXExport:
+    """An ``.onnx`` export of zoo read back with its description, every part checked (as a TFLite export)."""
+
+    path: Path
+    card: Any
+    class_names: tuple[str, ...]
+    preprocessor: Any
+    session: Any
+
+    def __call__(self, batch: Any) -> Any:
+        import numpy as np
+
+        (spec,) = self.session.get_inputs()
+        return self.session.run(None, {spec.name: np.asarray(batch)})[0]
+
+
+def load_onnx(path: Any) -> ONNXExport:
+    """Read an ``.onnx`` export and its description (``m.zoo.json``): the file's and the vocabulary's sha256 as
+    recorded, the tokenizer one of zoo's own; anything else is an InputError naming the file."""
+    from zoo import _onnx, registry
+    from zoo._names import check_class_names
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such ONNX file")
+    sidecar = tflite_sidecar(path)
+    about = _read_description(path, sidecar)
+    try:
+        card = registry.get_card(about["model"])
+    except (KeyError, TypeError) as e:
+        raise InputError(f"{sidecar}: names no zoo model ({about.get('model')!r})") from e
+    if card.task == "language-modeling":
+        raise InputError(f"{path} is a language model's: run it with onnxruntime on token ids")
+    _checked_part(sidecar, about, "model", path)
+    preprocessor = _tflite_preprocessor(sidecar, about)
+    try:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except ImportError as e:
+        raise InputError(f"reading {path} needs onnxruntime: {_onnx.INSTALL}") from e
+    except Exception as e:  # onnxruntime's own exception types
+        raise InputError(f"{path}: onnxruntime cannot load it ({_onnx._first_line(e)})") from e
+    size = session.get_outputs()[0].shape[-1]
+    names = about.get("class_names")
+    names = () if names == [] else check_class_names(names, count=int(size), where=str(sidecar), error=InputError)
+    return ONNXExport(path, card, names, preprocessor, session)
+
+
 def tflite_interpreter(path: str | os.PathLike[str]) -> Any:
     """A TFLite interpreter of ``path``: LiteRT's (``ai_edge_litert``) where it is installed, else TensorFlow's
     ``tf.lite.Interpreter`` (deprecated in its favour; its deprecation warning is not shown)."""
@@ -598,7 +649,7 @@ def load_card(saved_model_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads((Path(saved_model_dir) / "assets.extra" / CARD_FILE).read_text())
 
 
-__all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card", "load_tflite"]
+__all__ = ["export", "FORMATS", "QUANTIZATIONS", "serving_function", "load_card", "load_tflite", "load_onnx"]
 
 
 def _write_on_tensorflow(model: Any, card: ModelCard | None, format: str, target: Path, version: int,

@@ -83,8 +83,8 @@ def _predict_tflite(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]
 
 
 def _predict_onnx(path: Path, inputs: Any, top_k: int) -> list[dict[str, Any]]:
-    """Classify with an ``.onnx`` export of zoo (its parts checked: ``zoo._onnx.load_onnx``), in onnxruntime."""
-    from zoo._onnx import load_onnx
+    """Classify with an ``.onnx`` export of zoo (its parts checked: ``zoo.exporting.load_onnx``), in onnxruntime."""
+    from zoo.exporting import load_onnx
 
     export = load_onnx(path)
     batch, labels = _batch(export.card, inputs)
