@@ -43,14 +43,16 @@ _FUNCTIONS = {
     "get": "zoo.api", "verify": "zoo.api", "train": "zoo.training", "evaluate": "zoo.training",
     "export": "zoo.exporting", "predict": "zoo.prediction", "generate": "zoo.generation",
 }
-_SUBMODULES = ("data", "distribute", "exporting", "training", "weights", "manifest", "registry", "recipes", "settings", "quantizing")
+_SUBMODULES = ("data", "distribute", "exporting", "training", "weights", "manifest", "registry", "recipes", "settings",
+               "quantizing", "lora")
 
 __all__ = [
     "__version__", "get", "list_models", "info", "register", "unregister", "train", "evaluate", "verify", "export",
     "predict", "generate",
     "ModelCard", "HubPreset", "InputSpec", "OutputSpec", "Recipe", "WeightsInfo",
     "ZooError", "UnknownModelError", "ModelExistsError", "WeightsError", "DataNotFoundError", "DataFormatError",
-    "DeviceUnavailableError", "ExportError", "InputError", "QuantizationError", "BusyError", "DiskFullError", "UntrainedHeadWarning",
+    "DeviceUnavailableError", "ExportError", "InputError", "QuantizationError", "BusyError", "DiskFullError",
+    "UntrainedHeadWarning",
 ]
 
 

@@ -1,12 +1,12 @@
-"""ONNX export (``zoo export NAME m.onnx --format onnx``) and reading it back (``zoo predict m.onnx ...``).
+"""ONNX export (``zoo export NAME m.onnx --format onnx``); ``zoo.exporting.load_onnx`` reads it back.
 
-The model's TensorFlow graph, its variables and constants frozen in, converted by tf2onnx, the converter that
-Keras' own ``model.export(format="onnx")`` uses on TensorFlow. Keras' path hands tf2onnx the live function, whose
-captured constants (a ``Normalization`` layer's mean and variance) then become graph inputs that a runtime asks
-to be fed (docs/KNOWN_ISSUES.md); freezing the graph first keeps them constants. The file takes what a TFLite
+tf2onnx converts the model's TensorFlow graph: through Keras' own ``model.export(format="onnx")`` first, and
+where that file does not run as the model does, once more on the graph with its variables and constants frozen
+in (Keras' path hands tf2onnx the live function, whose captured constants, a ``Normalization`` layer's mean and
+variance, become graph inputs a runtime asks to be fed; docs/KNOWN_ISSUES.md). The file takes what a TFLite
 export takes: uint8 images named as on the card, or a text model's token ids (int32, batch x sequence_length),
 its tokenizer's settings and vocabulary written beside it (``m.zoo.json``, ``m.vocab.txt``, their sha256
-recorded), and answers ``probabilities``; ``zoo.exporting.load_onnx`` reads it back. Every export runs once in onnxruntime against the Keras model before
+recorded), and answers ``probabilities``. Every export runs once in onnxruntime against the Keras model before
 it is written: a file the runtime cannot load, or that answers otherwise, is an ExportError, never a file.
 """
 
@@ -34,9 +34,8 @@ def _check_input(model: Any, shape: tuple[int | None, ...], dtype: str) -> np.nd
 
 
 def onnx_bytes(model: Any, card: Any, network_input: tuple[str, tuple[int | None, ...], str]) -> bytes:
-    """The ONNX file of ``model`` taking ``network_input`` (name, shape, dtype), checked in onnxruntime against the Keras model: Keras' own conversion
-    (``model.export(format="onnx")``) first, and where its file does not run as the model does (captured
-    constants left as inputs), the same conversion of the graph with everything frozen in."""
+    """The ONNX file of ``model`` taking ``network_input`` (name, shape, dtype), from the first conversion whose
+    file answers as the Keras model does in onnxruntime."""
     try:
         import onnx  # noqa: F401 - Keras' conversion reads its file with it
         import onnxruntime  # noqa: F401 - the check needs it

@@ -148,7 +148,8 @@ def get(
             share of the weights); refused with :class:`zoo.QuantizationError` where only the head
             could be (the convolutional networks).
         lora: the folder of a ``zoo train --lora-rank`` run: its LoRA adapters and the other weights it trained
-            (``lora.lora.h5``, ``lora_trained.npz``: the head, the adapted projections' biases) put onto the model as built (pretrained body), :mod:`zoo.lora`.
+            (``lora.lora.h5``, ``lora_trained.npz``: the head, the adapted projections' biases) put onto the model
+            as built, its pretrained body (:mod:`zoo.lora`).
         **hparams: any of the card's hyper-parameters (``zoo.info(name).hparams``).
 
     Raises:

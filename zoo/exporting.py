@@ -322,7 +322,7 @@ def _token_preprocessor(model: Any, format: str = "TFLite") -> Any:
     if not isinstance(model.preprocessor, TokenIdsPreprocessor):
         raise ExportError(
             f"cannot export {model.name} to {format}: its keras-hub preprocessor ({type(model.preprocessor).__name__}) "
-            f"packs several inputs with TensorFlow Text ops that TFLite lacks; export a SavedModel instead"
+            f"packs several inputs with TensorFlow Text ops that {format} lacks; export a SavedModel instead"
         )
     return model.preprocessor
 
@@ -395,23 +395,30 @@ def load_tflite(path: str | os.PathLike[str]) -> TFLiteExport:
     vocabulary as recorded, the vocabulary a file beside the model, the tokenizer one of zoo's own classes
     (checked before it is built), the class names as many as the outputs. Anything else is an InputError naming
     the file."""
+    path, sidecar, about, card, preprocessor = _read_export(path, "TFLite", "the TFLite interpreter")
+    runner = _tflite_runner(path)
+    (size,) = runner.get_output_details()["probabilities"]["shape"][-1:]
+    return TFLiteExport(path, card, _class_names(sidecar, about, size), preprocessor, runner)
+
+
+def _read_export(path: Any, kind: str, runtime: str) -> tuple[Path, Path, dict[str, Any], ModelCard, Any]:
+    """What a ``.tflite`` or ``.onnx`` export and its description give before its runtime loads it: the paths,
+    the description, the card of its model and the preprocessor of a text model; every part checked."""
+    from zoo import registry
+
     path = Path(path)
     sidecar = tflite_sidecar(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such TFLite file")
+        raise InputError(f"{path}: no such {kind} file")
     about = _read_description(path, sidecar)
-    from zoo import registry
-
     try:
         card = registry.get_card(about["model"])
     except (KeyError, TypeError) as e:
         raise InputError(f"{sidecar}: names no zoo model ({about.get('model')!r})") from e
     if card.task == "language-modeling":
-        raise InputError(f"{path} is a language model's: run it with the TFLite interpreter on token ids")
+        raise InputError(f"{path} is a language model's: run it with {runtime} on token ids")
     _checked_part(sidecar, about, "model", path)
-    preprocessor = _tflite_preprocessor(sidecar, about)
-    runner = _tflite_runner(path)
-    return TFLiteExport(path, card, _tflite_class_names(sidecar, about, runner), preprocessor, runner)
+    return path, sidecar, about, card, _tflite_preprocessor(sidecar, about)
 
 
 def _read_description(path: Path, sidecar: Path) -> dict[str, Any]:
@@ -490,22 +497,9 @@ class ONNXExport:
 def load_onnx(path: Any) -> ONNXExport:
     """Read an ``.onnx`` export and its description (``m.zoo.json``): the file's and the vocabulary's sha256 as
     recorded, the tokenizer one of zoo's own; anything else is an InputError naming the file."""
-    from zoo import _onnx, registry
-    from zoo._names import check_class_names
+    from zoo import _onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX file")
-    sidecar = tflite_sidecar(path)
-    about = _read_description(path, sidecar)
-    try:
-        card = registry.get_card(about["model"])
-    except (KeyError, TypeError) as e:
-        raise InputError(f"{sidecar}: names no zoo model ({about.get('model')!r})") from e
-    if card.task == "language-modeling":
-        raise InputError(f"{path} is a language model's: run it with onnxruntime on token ids")
-    _checked_part(sidecar, about, "model", path)
-    preprocessor = _tflite_preprocessor(sidecar, about)
+    path, sidecar, about, card, preprocessor = _read_export(path, "ONNX", "onnxruntime")
     try:
         import onnxruntime
 
@@ -514,10 +508,8 @@ def load_onnx(path: Any) -> ONNXExport:
         raise InputError(f"reading {path} needs onnxruntime: {_onnx.INSTALL}") from e
     except Exception as e:  # onnxruntime's own exception types
         raise InputError(f"{path}: onnxruntime cannot load it ({_onnx._first_line(e)})") from e
-    size = session.get_outputs()[0].shape[-1]
-    names = about.get("class_names")
-    names = () if names == [] else check_class_names(names, count=int(size), where=str(sidecar), error=InputError)
-    return ONNXExport(path, card, names, preprocessor, session)
+    return ONNXExport(path, card, _class_names(sidecar, about, session.get_outputs()[0].shape[-1]), preprocessor,
+                      session)
 
 
 def tflite_interpreter(path: str | os.PathLike[str]) -> Any:
@@ -543,10 +535,10 @@ def _tflite_runner(path: Path) -> Any:
         raise InputError(f"{path}: the TFLite interpreter cannot run it ({_first_error(e)})") from e
 
 
-def _tflite_class_names(sidecar: Path, about: dict[str, Any], runner: Any) -> tuple[str, ...]:
+def _class_names(sidecar: Path, about: dict[str, Any], size: int) -> tuple[str, ...]:
+    """The class names a description gives, as many as the model file's outputs."""
     from zoo._names import check_class_names
 
-    (size,) = runner.get_output_details()["probabilities"]["shape"][-1:]
     names = about.get("class_names")
     if names == []:  # a model of the user's own, without a card: its class ids are its names
         return ()

@@ -55,9 +55,7 @@ def check(name: str, rank: Any) -> None:
 
 def enable(model: Any, rank: int, name: str) -> dict[str, int]:
     """Put rank-``rank`` adapters on ``model``'s backbone (its other weights frozen); returns the counts."""
-    from zoo.models._common import check_int
-
-    check_int("lora_rank", rank, minimum=1)
+    check(name, rank)
     backbone = _backbone(model, name)
     backbone.enable_lora(rank)
     if not backbone._lora_enabled_layers:

@@ -82,9 +82,9 @@ def quantize(model: Any, mode: str = "int8", *, name: str | None = None, head: s
             f"{', '.join(account['kept'])} layers stay float32, so the file would be as large and no faster. For an "
             f"int8 image model export TFLite: zoo export {label} {label}.tflite --format tflite --quantization int8"
         )
-    # Only the layers with weights: the preprocessor's tokenizer is a leaf too, never built, and Keras refuses
-    # to quantize an unbuilt layer even where it would change nothing.
-    scope = _in_scope(model)
-    model.quantize(mode, filters=lambda layer: bool(layer.weights) and _can_quantize(layer) and scope(layer))
+    # The planned layers only: the preprocessor's tokenizer is a leaf too, never built, and Keras refuses to
+    # quantize an unbuilt layer even where it would change nothing.
+    chosen = set(account["quantized"])
+    model.quantize(mode, filters=lambda layer: layer.path in chosen)
     model.zoo_quantization = {"mode": mode, **account}
     return model.zoo_quantization
