@@ -25,6 +25,7 @@ def lora_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.any_backend
 def test_only_the_adapters_and_the_head_train(lora_run):
     before, result = lora_run
     recorded = json.loads(result.paths["metrics"].read_text())["lora"]
@@ -41,6 +42,7 @@ def test_only_the_adapters_and_the_head_train(lora_run):
 
 
 @pytest.mark.slow
+@pytest.mark.any_backend
 def test_the_adapters_and_head_load_alone_onto_the_pretrained_body(lora_run, tmp_path):
     _, result = lora_run
     folder = result.paths["model_dir"]

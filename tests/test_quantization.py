@@ -27,6 +27,7 @@ def vit():
     return zoo.get("vit_mnist", pretrained=True, compile=False)
 
 
+@pytest.mark.any_backend
 def test_get_quantizes_the_dense_layers_and_says_which(vit):
     model = zoo.get("vit_mnist", pretrained=True, quantize="int8")
     account = model.zoo_quantization
@@ -41,6 +42,7 @@ def test_get_quantizes_the_dense_layers_and_says_which(vit):
     assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
 
 
+@pytest.mark.any_backend
 def test_a_text_task_quantizes_its_backbone_and_reloads_from_its_archive(tmp_path):
     model = zoo.get("transformer_imdb", pretrained=True, compile=False, quantize="int8")
     in_backbone = {layer.path for layer in model.backbone._flatten_layers()}
@@ -60,6 +62,7 @@ def test_a_convolutional_network_is_refused_with_the_tflite_way(name):
         zoo.get(name, quantize="int8")
 
 
+@pytest.mark.any_backend
 def test_bad_modes_and_a_second_quantization_are_refused():
     with pytest.raises(zoo.QuantizationError, match="unknown quantization 'int4'; .* int8"):
         zoo.get("mlp_mnist", quantize="int4")
@@ -83,6 +86,7 @@ def test_the_int8_saved_model_serves_the_quantized_answer_and_leaves_the_model_a
     np.testing.assert_allclose(served["probabilities"].numpy(), want, atol=1e-5)
 
 
+@pytest.mark.any_backend
 def test_the_int8_keras_archive_is_smaller_and_reloads(tmp_path):
     plain = zoo.export("mlp_mnist", tmp_path / "f.keras", format="keras")
     small = zoo.export("mlp_mnist", tmp_path / "q.keras", format="keras", quantization="int8")
@@ -110,3 +114,16 @@ def test_the_cli_quantizes_and_refuses_in_one_line(cli, tmp_path, real_data_dir)
     result = cli("evaluate", "mlp_mnist", "--quantize", "int8", "--json", "--data-dir", str(real_data_dir))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accuracy"] > 0.97
+
+
+@pytest.mark.any_backend
+def test_an_int8_model_whose_quantized_layers_sit_inside_blocks_is_not_archived(vit, tmp_path):
+    """vit_mnist's quantized Dense layers live inside its encoder blocks, which rebuild them in float32 from a
+    .keras archive: the int8 .keras export is refused (the TensorFlow SavedModel above works)."""
+    with pytest.raises(zoo.ExportError, match="cannot go through a .keras archive"):
+        zoo.export(vit, tmp_path / "v.keras", format="keras", quantization="int8")
+    assert list(tmp_path.iterdir()) == []
+    model = zoo.get("vit_mnist", pretrained=True, compile=False, quantize="int8")
+    model.save(tmp_path / "direct.keras")
+    with pytest.raises(ValueError, match="expected 2 variables, but received 3"):  # what the refusal spares
+        keras.saving.load_model(tmp_path / "direct.keras")

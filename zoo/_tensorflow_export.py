@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
 
         if keras.backend.backend() != "tensorflow":
             raise RuntimeError(f"this worker runs on TensorFlow, not {keras.backend.backend()}")
+        if job["card"]:  # the module of its builder registers the classes of its layers (airbench's TTAViews)
+            registry.get_card(job["card"]).load_builder()
         model = keras.saving.load_model(folder / "model.keras", compile=False, safe_mode=True)
         for attr, value in job["attributes"].items():
             setattr(model, attr, tuple(value) if isinstance(value, list) else value)

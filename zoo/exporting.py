@@ -277,8 +277,12 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
     """Write the export into a temporary place beside ``target`` and rename it into place; the device's free
     space is checked against the model's weights first. A SavedModel or TFLite file of a model on another
     backend than TensorFlow is written by TensorFlow, in a process of its own (:func:`_write_on_tensorflow`)."""
-    from zoo import backends
+    from zoo import backends, quantizing
 
+    if (format == "keras" or backends.current() != "tensorflow") and not quantizing.reloads_from_archive(model):
+        raise ExportError(f"an int8 {model.name} cannot go through a .keras archive (Keras rebuilds the quantized "
+                          f"layers inside its blocks in float32, and the archive fails to load): export its int8 "
+                          f"SavedModel on TensorFlow, or int8 TFLite")
     if format != "keras" and backends.current() != "tensorflow":
         return _write_on_tensorflow(model, card, format, target, version, quantization, data_dir)
     needed = weights_bytes(model)
