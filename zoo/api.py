@@ -161,6 +161,11 @@ def get(
 
     check_bool("include_top", include_top)
     check_bool("compile", compile)
+    if _is_preset(name):
+        return _get_preset(name, compile=compile, sha256=weights_sha256, strategy=strategy, quantize=quantize,
+                           others={"num_classes": num_classes, "input_shape": input_shape, "lora": lora,
+                                   "pooling": pooling, "include_top": None if include_top else False,
+                                   "pretrained": pretrained if isinstance(pretrained, str) else None, **hparams})
     if strategy is not None:
         from zoo import distribute
 
@@ -170,6 +175,10 @@ def get(
                        compile=compile, weights_sha256=weights_sha256, include_top=include_top, pooling=pooling,
                        quantize=quantize, lora=lora, **hparams)
     card = registry.get_card(name)
+    if "preset" in hparams and not card.presets:  # a preset of a zoo entry: the weights it starts from
+        if pretrained not in (False, True):
+            raise ValueError(f"give preset= or pretrained=, not both (got pretrained={pretrained!r})")
+        pretrained = hparams.pop("preset")
     if pooling is not None and "pooling" in card.hparams:  # the model's own hyper-parameter (transformer_imdb's)
         hparams["pooling"], pooling = pooling, None
     _, tag = registry.split_name(name)
@@ -200,6 +209,75 @@ def get(
     return model
 
 
+def _get_preset(source: str, *, compile: bool, sha256: str | None, strategy: Any, quantize: str | None,
+                others: dict[str, Any]) -> Any:
+    """``zoo.get`` of a preset (a local folder, ``hf://`` or ``kaggle://``): its model with its own weights,
+    every file checked first (:mod:`zoo.presets`); compiled with its card's recipe where zoo wrote it."""
+    from zoo import presets
+
+    given = sorted(k for k, v in others.items() if v is not None)
+    if given:
+        raise ValueError(f"{source}: a preset is a whole model with its weights; {', '.join(given)} cannot be "
+                         f"given with it (pass the preset as pretrained= of its entry to fine-tune it)")
+    if strategy is not None:
+        from zoo import distribute
+
+        with distribute.resolve(strategy).scope():
+            return _get_preset(source, compile=compile, sha256=sha256, strategy=None, quantize=quantize, others={})
+    model, about = presets.read(source, sha256=sha256)
+    card = _registered(about.get("name"))
+    if card is not None:
+        model.zoo_name = card.name
+        names = tuple(about.get("output", {}).get("class_names") or ())
+        if names and names != tuple(card.output.class_names):
+            model.zoo_class_names = names
+    if quantize is not None:
+        from zoo import quantizing
+
+        quantizing.quantize(model, quantize, name=getattr(model, "zoo_name", model.name),
+                            head=card.output.name if card is not None else None)
+    if compile and card is not None:  # as zoo.get compiles the entry (a keras-hub task compiled itself too)
+        recipes.compile_model(model, recipes.for_fit(card.recipe))
+    return model
+
+
+def _is_preset(name: Any) -> bool:
+    """A preset source, not a registered name: a registered name wins over a folder of the same name."""
+    from zoo import presets
+
+    return presets.is_source(name) and (presets.is_uri(name) or _registered(name) is None)
+
+
+def _registered(name: Any) -> ModelCard | None:
+    try:
+        return registry.get_card(name) if isinstance(name, str) else None
+    except UnknownModelError:
+        return None
+
+
+def _from_preset(card: ModelCard, hp: dict[str, Any], source: str, sha256: str | None) -> Any:
+    """An entry's model starting from a preset of it (``pretrained="hf://..."``, ``zoo train --preset``): the
+    preset's model itself, or with another ``num_classes`` its body under a fresh head."""
+    from zoo import presets
+
+    folder, about = presets.open_verified(source, sha256)
+    if about.get("name") != card.name:
+        raise WeightsError(f"{source} holds {about.get('name') or 'a model zoo did not write'}, not {card.name}: "
+                           f"give a preset of {card.name} (zoo export {card.name} DIR --format preset)")
+    wanted, trained = hp.get("num_classes"), about.get("output", {}).get("num_classes")
+    if wanted is None or wanted == trained:
+        model = presets.load(folder)
+    elif (folder / "task.json").is_file():  # keras-hub's own way: the backbone's weights, a fresh head
+        model = presets.load(folder, num_classes=wanted)
+    else:
+        model = build(card, {**about.get("built_hparams", {}), "num_classes": wanted})
+        _transfer_body(presets.load(folder), model, card.output.name)
+    model.zoo_name = card.name
+    if wanted is not None and wanted != trained:
+        model.zoo_untrained_head = f"{card.name}: the body of {source} under a new, untrained head of {wanted} classes"
+    return model
+
+
 def _body(card: ModelCard, model: Any, pooling: str | None) -> Any:
     from zoo.models.features import without_top
 
@@ -220,6 +298,10 @@ def _build_with_weights(card: ModelCard, hp: dict[str, Any], pretrained: bool | 
         if weights_sha256 is not None:
             raise ValueError("weights_sha256 is only meaningful with pretrained='path/to/file.weights.h5'")
         return build(card, hp)
+    from zoo import presets
+
+    if presets.is_source(pretrained):
+        return _from_preset(card, hp, pretrained, weights_sha256)
     if weights.is_path(pretrained):
         path = weights.local_file(pretrained, weights_sha256)
         names = run_class_names(card, path)
@@ -323,6 +405,9 @@ def resolve(name_or_model: Any, *, pretrained: bool | str = True, preset: str | 
     ``untrained_ok``, a model that has no weights is built without them instead of refused (an export of an
     architecture). ``preset`` picks a keras-hub preset for the entries backed by one.
     """
+    if _is_preset(name_or_model):
+        model = get(name_or_model, compile=False)
+        return _registered(getattr(model, "zoo_name", None)), model
     if isinstance(name_or_model, str):
         card = registry.get_card(name_or_model)
         _, tag = registry.split_name(name_or_model)

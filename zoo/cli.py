@@ -132,7 +132,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    print(f"wrote {zoo.export(**library_kwargs(args, zoo.export))}")
+    target = zoo.export(**library_kwargs(args, zoo.export))
+    print(f"wrote {target}")
+    if args.format == "preset":
+        from zoo import presets
+        from zoo._io import sha256_file
+
+        print(f"sha256 of {presets.RECORD} (pins the whole preset): {sha256_file(target / presets.RECORD)}\n"
+              f"upload: python -c \"import keras_hub; keras_hub.upload_preset('hf://ORG/NAME', '{target}')\"")
     return 0
 
 
@@ -164,13 +171,15 @@ def _json(value: Any) -> str:
 # Options the CLI has of its own (output and debugging), not parameters of the library function it calls.
 CLI_ONLY = ("command", "func", "json", "debug")
 DATA_HELP = "folder holding local dataset copies (default $ZOO_DATA_DIR)"
-PRESET_HELP = "for an entry backed by keras-hub: a preset name or a local preset folder"
+PRESET_HELP = ("a preset to start from: a folder, hf://org/name or kaggle://owner/model/keras/variant (every file "
+               "sha256-checked); for an entry backed by keras-hub also a keras-hub preset name")
 WEIGHTS_HELP = "a weight tag or a .weights.h5 path (default: the default weights); --weights is the same option"
 
 
 def _add_model_options(p: argparse.ArgumentParser, *, weights: bool = True) -> None:
     """The options of every command that takes a model: NAME (or NAME.TAG), its weights and its preset."""
-    p.add_argument("name_or_model", metavar="NAME", help="a model name, or name.tag")
+    p.add_argument("name_or_model", metavar="NAME",
+                   help="a model name, name.tag, or a preset: a folder, hf://org/name, kaggle://owner/model/keras/variant")
     if weights:
         p.add_argument("--pretrained", "--weights", dest="pretrained", metavar="TAG|PATH", help=WEIGHTS_HELP)
     p.add_argument("--preset", help=PRESET_HELP)
@@ -261,10 +270,12 @@ def _add_evaluate_and_verify(sub: Any) -> None:
 
 
 def _add_export(sub: Any) -> None:
-    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite, ONNX)")
+    p = sub.add_parser("export", help="export a model for serving (SavedModel, .keras, TFLite, ONNX) or as a "
+                                      "keras-hub preset")
     _add_model_options(p)
     p.add_argument("path", help="a folder for saved_model (the export goes to PATH/VERSION), else a file")
-    p.add_argument("--format", choices=("saved_model", "keras", "tflite", "onnx"), default="saved_model")
+    p.add_argument("--format", choices=("saved_model", "keras", "tflite", "onnx", "preset"), default="saved_model",
+                   help="preset: a keras-hub preset folder with a README.md model card, for keras_hub.upload_preset")
     p.add_argument("--quantization", choices=("float16", "int8"),
                    help="int8: Keras' quantize (saved_model, keras) or calibrated TFLite; float16: TFLite only")
     p.add_argument("--version", type=_positive_int, help="the SavedModel version folder (default 1)")

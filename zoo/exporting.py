@@ -25,7 +25,7 @@ from zoo._compat import renamed
 from zoo.errors import ExportError, InputError
 from zoo.registry import ModelCard
 
-FORMATS = ("saved_model", "keras", "tflite", "onnx")
+FORMATS = ("saved_model", "keras", "tflite", "onnx", "preset")
 QUANTIZATIONS = (None, "float16", "int8")
 KERAS_QUANTIZATIONS = (None, "int8")  # a SavedModel's or .keras archive's, by Keras' Model.quantize
 SUFFIX = {"keras": ".keras", "tflite": ".tflite", "onnx": ".onnx"}
@@ -202,8 +202,10 @@ def export(
         path: for ``"saved_model"`` a folder: the export goes to ``path/<version>/`` as TF Serving expects,
             with a ``serving_default`` signature taking the raw input (named as on the card, batch dimension
             open) and answering ``probabilities``, ``class_id`` and ``class_name``, the card in
-            ``assets.extra/zoo_card.json``. For ``"keras"`` a ``.keras`` file; for ``"tflite"`` a ``.tflite`` file.
-        format: "saved_model", "keras" or "tflite".
+            ``assets.extra/zoo_card.json``. For ``"keras"`` a ``.keras`` file; for ``"tflite"`` a ``.tflite`` file;
+            for ``"preset"`` a folder: a keras-hub preset with a README.md model card and ``zoo_preset.json``, the
+            sha256 of every file, checked wherever it is loaded (:mod:`zoo.presets`).
+        format: "saved_model", "keras", "tflite", "onnx" or "preset".
         overwrite: replace an existing export (otherwise an existing one is an error).
         quantization: None (float32) or "int8"; for TFLite also "float16". A SavedModel's or ``.keras``
             archive's int8 is Keras' own ``Model.quantize`` (its Dense, EinsumDense and Embedding layers; refused
@@ -222,6 +224,9 @@ def export(
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8")
+    if quantization is not None and format == "preset":
+        raise ExportError("a preset holds the float32 weights: quantize where it is loaded, "
+                          "zoo.get(folder, quantize='int8')")
     if quantization not in KERAS_QUANTIZATIONS and format != "tflite":
         raise ExportError(f"quantization={quantization!r} applies to format='tflite' only; a SavedModel or .keras "
                           f"export takes int8 (Keras' own quantize)")
@@ -263,7 +268,10 @@ def export(
                 raise ExportError(f"{target} exists already; pass overwrite=True (zoo export --overwrite) to "
                                   f"replace it")
             remove_leftovers(target.parent, target.name)  # of a killed export to the same target
-            _write(model, card, format, target, version, quantization, data_dir)
+            if format == "preset":
+                _write_preset(model, card, target, name_or_model, pretrained)
+            else:
+                _write(model, card, format, target, version, quantization, data_dir)
     except BaseException:
         if made:  # the folder this export made, left empty by its failure
             with contextlib.suppress(OSError):
@@ -301,6 +309,37 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
     else:
         data, flex = _tflite_bytes(model, card, quantization, data_dir)
         atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, flex)})  # all or none
+
+
+def _write_preset(model: Any, card: ModelCard | None, target: Path, name_or_model: Any, pretrained: Any) -> None:
+    """A keras-hub preset folder with zoo's model card and the sha256 of every file (:mod:`zoo.presets`); its
+    card records the hyper-parameters the network was built with and the weight set it holds."""
+    from zoo import api, presets
+
+    info = _weights_of(card, name_or_model, pretrained)
+    data = json.loads(_card_json(model, card))
+    if card is not None:
+        hp = api.resolve_hparams(card, {})
+        if info is not None:
+            hp = {k: v for k, v in {**hp, **api.trained_hparams(info)}.items() if k not in info.assets}
+        data["built_hparams"] = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.items()
+                                 if isinstance(v, (bool, int, float, str, tuple, type(None)))}
+    if info is not None:
+        data["weights"] = info.full_name
+    presets.write(model, card, json.dumps(data, indent=2), target, weights=info)
+
+
+def _weights_of(card: ModelCard | None, name_or_model: Any, pretrained: Any) -> Any:
+    """The manifest weight set an export of a registered name holds (None for a model object, fresh weights or
+    a file of the user's)."""
+    from zoo import presets, registry, weights
+
+    if card is None or not card.weights or not isinstance(name_or_model, str) or presets.is_source(name_or_model):
+        return None
+    _, tag = registry.split_name(name_or_model)
+    if pretrained is False or (tag is None and weights.is_path(pretrained)):
+        return None
+    return weights.find(card, tag or pretrained)
 
 
 def weights_bytes(model: Any) -> int:

@@ -491,9 +491,13 @@ def train(
     """
     _check_arguments(resume=resume, test=test, seed=seed, num_gpus=num_gpus, verbose=verbose,
                      early_stopping=early_stopping)
-    if preset is not None:
-        hparams["preset"] = preset
     card = registry.get_card(name)
+    if preset is not None and card.presets:
+        hparams["preset"] = preset
+    elif preset is not None:  # a preset of a zoo entry (a folder, hf://, kaggle://): the weights to start from
+        if pretrained not in (None, True):
+            raise ValueError(f"give preset= or pretrained=, not both (got pretrained={pretrained!r})")
+        pretrained = preset
     if lora_rank is not None:
         from zoo import lora
 
@@ -503,7 +507,10 @@ def train(
     from zoo import api
     from zoo import weights as zweights
 
-    if card.weights and (pretrained is True or (isinstance(pretrained, str) and not zweights.is_path(pretrained))):
+    from zoo import presets
+
+    if card.weights and (pretrained is True or (isinstance(pretrained, str) and not zweights.is_path(pretrained)
+                                                and not presets.is_source(pretrained))):
         # Fine-tuning a weight set trains the network it was trained with: what the caller leaves to the card
         # takes the weight set's value (an older set of another configuration), in the model and the data alike.
         for key, value in api.trained_hparams(zweights.find(card, pretrained)).items():

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import keras_hub
 
-from zoo import settings
+from zoo import presets, settings
 from zoo.errors import WeightsError
 from zoo.models._common import check_float, check_int
 
@@ -42,7 +42,8 @@ def _cached_kaggle_copy(name: str) -> str | None:
 
 
 def resolve_preset(preset: Any, task_cls: type) -> str:
-    """A preset name of ``task_cls``'s architecture or a local preset folder, checked; offline, the cached copy.
+    """A preset name of ``task_cls``'s architecture, a local preset folder or an ``hf://`` / ``kaggle://`` handle
+    (downloaded whole, every file checked: :mod:`zoo.presets`), checked; offline, the cached copy.
 
     Raises ValueError for an unknown name or a folder that is not a preset, and WeightsError for a preset that
     ZOO_OFFLINE=1 keeps from being downloaded.
@@ -52,6 +53,10 @@ def resolve_preset(preset: Any, task_cls: type) -> str:
     if not isinstance(preset, str) or not preset:
         raise ValueError(f"preset must be a keras-hub preset name or a local preset folder, got {preset!r}")
     known = sorted(task_cls.presets)
+    if presets.is_uri(preset):  # downloaded whole and every file checked before keras-hub reads any
+        folder = presets.fetch(preset)
+        presets.verify(folder, preset)
+        return str(folder)
     looks_like_path = os.sep in preset or preset.startswith(".") or Path(preset).expanduser().exists()
     if looks_like_path:
         folder = Path(preset).expanduser()
@@ -62,6 +67,7 @@ def resolve_preset(preset: Any, task_cls: type) -> str:
         if missing:
             raise WeightsError(f"{folder} is not a keras-hub preset folder (it lacks {', '.join(missing)}); "
                                f"write one with task.save_to_preset(folder)")
+        presets.verify(folder, preset)  # a preset zoo wrote is checked against its record; the user's own is theirs
         return str(folder)
     if preset not in task_cls.presets:
         raise ValueError(f"unknown preset {preset!r} for {task_cls.__name__}; known: {', '.join(known)}, "
