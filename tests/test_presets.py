@@ -162,3 +162,109 @@ def test_training_starts_from_a_preset(cnn_preset, tmp_path):
                        learning_rate=1e-12, model_dir=tmp_path / "run", verbose=0, test=False)
     np.testing.assert_allclose(result.model.get_layer("stage1_conv").get_weights()[0],
                                zoo.get(str(cnn_preset)).get_layer("stage1_conv").get_weights()[0], atol=1e-6)
+
+
+# -- from a hub: a local HTTP server in the place of the Hugging Face Hub and Kaggle Models -----------------
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, zoo_home):
+    from tests._hubserver import HubServer, point_clients_at
+
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    with HubServer() as server:
+        point_clients_at(server, monkeypatch, tmp_path / "caches")
+        yield server
+
+
+def republish(folder: Path) -> None:
+    """Change the weights and write a record that matches them: the preset is consistent in itself, but not
+    what this machine loaded the first time."""
+    data = bytearray((folder / "model.weights.h5").read_bytes())
+    data[-100] ^= 0xFF
+    (folder / "model.weights.h5").write_bytes(bytes(data))
+    record = json.loads((folder / "zoo_preset.json").read_text())
+    record["files"]["model.weights.h5"] = zoo._io.sha256_file(folder / "model.weights.h5")
+    (folder / "zoo_preset.json").write_text(json.dumps(record))
+
+
+def test_a_preset_on_the_hugging_face_hub_loads_checked_and_a_later_change_is_refused(cnn_preset, hub, tmp_path,
+                                                                                      zoo_home):
+    served = copy_of(cnn_preset, tmp_path)
+    hub.add_hf("zoo-org/cnn_mnist", served)
+    model = zoo.get("hf://zoo-org/cnn_mnist")
+    reference = zoo.get(str(cnn_preset))
+    np.testing.assert_array_equal(model.predict(IMAGES, verbose=0), reference.predict(IMAGES, verbose=0))
+    assert model.zoo_name == "cnn_mnist" and any("/resolve/" in r and r.endswith("model.weights.h5")
+                                                  for r in hub.requests)
+    first_use = presets.first_use_record("hf://zoo-org/cnn_mnist")
+    assert first_use.is_file() and first_use.is_relative_to(zoo_home)
+    assert zoo.get("hf://zoo-org/cnn_mnist").zoo_name == "cnn_mnist"  # unchanged: loads again
+    republish(served)
+    with pytest.raises(WeightsError, match="model.weights.h5 was changed.*changed since this machine first loaded"):
+        zoo.get("hf://zoo-org/cnn_mnist")
+    (served / "model.weights.h5").write_bytes(b"not the weights")  # and against the preset's own record
+    with pytest.raises(WeightsError, match=r"zoo_preset.json\).*model.weights.h5 was changed"):
+        zoo.get("hf://zoo-org/cnn_mnist")
+
+
+def test_a_preset_on_kaggle_loads_by_its_handle_and_a_changed_version_is_refused(cnn_preset, hub, tmp_path):
+    served = copy_of(cnn_preset, tmp_path)
+    hub.add_kaggle("zoo-org/cnn-mnist/keras/default", served)
+    assert zoo.get("kaggle://zoo-org/cnn-mnist/keras/default/1").zoo_name == "cnn_mnist"
+    assert any("DownloadModelInstanceVersion" in r for r in hub.requests)
+    changed = copy_of(served, tmp_path / "v2")
+    (changed / "config.json").write_text((changed / "config.json").read_text().replace('"cnn_mnist"', '"other"'))
+    hub.add_kaggle("zoo-org/cnn-mnist/keras/default", changed, version=2)
+    with pytest.raises(WeightsError, match="config.json was changed"):
+        zoo.get("kaggle://zoo-org/cnn-mnist/keras/default/2")
+
+
+def test_an_unknown_hub_repository_is_a_clear_error(hub):
+    with pytest.raises(WeightsError, match="no such model repository"):
+        zoo.get("hf://zoo-org/no-such-model")
+    with pytest.raises(WeightsError, match="could not fetch kaggle://zoo-org/none/keras/default"):
+        zoo.get("kaggle://zoo-org/none/keras/default")
+
+
+def test_a_keras_hub_entry_takes_a_hub_preset_recorded_at_first_use(hub, tmp_path):
+    import keras_hub
+
+    folder = tmp_path / "tiny_bert"
+    _write_tiny_bert(folder)
+    hub.add_hf("keras-org/tiny_bert", folder)
+    model = zoo.get("bert_classifier", pretrained=True, preset="hf://keras-org/tiny_bert", num_classes=2)
+    expected = keras_hub.models.BertTextClassifier.from_preset(str(folder), num_classes=2)
+    assert model.backbone.count_params() == expected.backbone.count_params()
+    assert presets.first_use_record("hf://keras-org/tiny_bert").is_file()
+    (folder / "tokenizer.json").write_text((folder / "tokenizer.json").read_text().replace("true", "false", 1))
+    with pytest.raises(WeightsError, match="tokenizer.json was changed"):
+        zoo.get("bert_classifier", pretrained=True, preset="hf://keras-org/tiny_bert", num_classes=2)
+
+
+def _write_tiny_bert(folder: Path) -> None:
+    import keras
+    import keras_hub
+
+    from tests.test_hub import BERT_VOCABULARY
+
+    keras.utils.set_random_seed(0)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=BERT_VOCABULARY, lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=16)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(BERT_VOCABULARY), num_layers=1, num_heads=2,
+                                             hidden_dim=8, intermediate_dim=16, max_sequence_length=32)
+    keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor).save_to_preset(str(folder))
+
+
+def test_the_cli_exports_a_preset_and_predicts_from_the_hub(cnn_preset, hub, tmp_path, cli):
+    out = cli("export", "cnn_mnist", str(tmp_path / "exported"), "--format", "preset")
+    assert out.returncode == 0 and "sha256 of zoo_preset.json" in out.stdout and "upload_preset" in out.stdout
+    hub.add_hf("zoo-org/cnn", tmp_path / "exported")
+    np.save(tmp_path / "digit.npy", IMAGES[0])
+    out = cli("predict", "hf://zoo-org/cnn", str(tmp_path / "digit.npy"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["top_k"][0]["class_name"] in [str(d) for d in range(10)]
+    republish(tmp_path / "exported")
+    out = cli("predict", "hf://zoo-org/cnn", str(tmp_path / "digit.npy"))
+    last = out.stderr.strip().splitlines()[-1]  # after huggingface_hub's progress bar
+    assert out.returncode != 0 and last.startswith("zoo: error") and "was changed" in last
+    assert "Traceback" not in out.stderr

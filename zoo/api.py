@@ -424,7 +424,8 @@ def resolve(name_or_model: Any, *, pretrained: bool | str = True, preset: str | 
 
 def card_of(name_or_model: Any) -> ModelCard:
     """The card of a registered name or of a zoo model; a model zoo did not build is refused plainly."""
-    card, _ = (registry.get_card(name_or_model), None) if isinstance(name_or_model, str) else resolve(name_or_model)
+    registered = isinstance(name_or_model, str) and not _is_preset(name_or_model)
+    card, _ = (registry.get_card(name_or_model), None) if registered else resolve(name_or_model)
     if card is None:
         raise ValueError(f"{getattr(name_or_model, 'name', name_or_model)!r} is not a zoo model: give a registered "
                          f"name or a model from zoo.get / zoo.train")

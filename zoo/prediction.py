@@ -32,8 +32,8 @@ def predict(
         return _predict_tflite(Path(name_or_model), inputs, top_k)
     if isinstance(name_or_model, (str, os.PathLike)) and str(name_or_model).endswith(".onnx"):
         return _predict_onnx(Path(name_or_model), inputs, top_k)
-    card = api.card_of(name_or_model)
     _, model = api.resolve(name_or_model, pretrained=pretrained, preset=preset)
+    card = api.card_of(model)
     if card.task == "language-modeling":
         raise InputError(f"{card.name} is a language model: use zoo generate (zoo.generate) to continue a text")
     api.warn_if_untrained_head(model, "predict")
