@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from keras_hub.src.tests.test_case import TestCase
 
-from zoo.models import text
+from zoo.models import nbsvm, text
 
 pytestmark = pytest.mark.any_backend
 
@@ -30,8 +30,9 @@ BACKBONES = {
                                  num_layers=2, dropout=0.1), (2, 8, 4)),
     text.DecoderBackbone: (dict(vocabulary_size=10, sequence_length=8, embedding_dim=8, num_layers=2, num_heads=2,
                                 intermediate_dim=16, dropout=0.0), (2, 8, 8)),
+    nbsvm.NBSVMBackbone: (dict(vocabulary_size=10, buckets=7, columns=1, interpolation=0.4, scale=0.1), (2, 1)),
 }
-CLASSIFIERS = (text.BiLSTMTextClassifier, text.EncoderTextClassifier)
+CLASSIFIERS = (text.BiLSTMTextClassifier, text.EncoderTextClassifier, nbsvm.NBSVMTextClassifier)
 LANGUAGE_MODELS = (text.CharLSTMCausalLM, text.DecoderCausalLM)
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-FAMILIES = ("cnn", "lstm", "transformer", "mlp")
+FAMILIES = ("cnn", "lstm", "transformer", "mlp", "linear")
 TASKS = ("image-classification", "text-classification", "language-modeling")
 
 

@@ -613,12 +613,14 @@ def _train(cfg: RunConfig, callbacks: list[Any] | None, pretrained: bool | str, 
 
 
 def adapt_to_data(model: Any, train: zdata.Split) -> None:
-    """Set what a model computes from its training data before its first step (airbench's whitening filters),
-    from the training split alone. A resumed run's backup then restores the same values."""
-    from zoo.models import airbench
+    """Set what a model computes from its training data before its first step (airbench's whitening filters,
+    NBSVM's naive-Bayes ratios), from the training split alone. A resumed run's backup then restores them."""
+    from zoo.models import airbench, nbsvm
 
     if airbench.whitening_layers(model):
         airbench.adapt(model, train.features)
+    if nbsvm.feature_layers(model):  # NBSVM's log-count ratios
+        nbsvm.adapt(model, train.features, train.labels)
 
 
 def _describe(cfg: RunConfig, data: RunData) -> None:
