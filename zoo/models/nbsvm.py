@@ -149,7 +149,7 @@ def nbsvm_imdb(
     vocabulary: str | Sequence[str] | None = None,
     sequence_length: int = 1024,
     buckets: int = 524_287,
-    interpolation: float = 0.4,
+    interpolation: float = 0.05,
     scale: float = 0.1,
     l2: float = 0.0,
     truncation: str = "head_tail",
