@@ -20,6 +20,13 @@ CHAR_INPUT = InputSpec(
 SENTIMENT = OutputSpec(name="probabilities", num_classes=2, class_names=DATASETS["imdb_reviews"].class_names)
 NEXT_CHAR = OutputSpec(name="logits", num_classes=CHAR_VOCABULARY_SIZE, activation="linear")
 
+# What each IMDB classifier is against the linear baseline (issue 30): the figures are the default weight sets'.
+BASELINE_NOTE = (
+    "Against the linear baseline: nbsvm_imdb (NBSVM over the same WordPiece uni- and bigrams, trained in under a "
+    "minute) reaches 90.51% on the test split, above lstm_imdb's 87.46% and transformer_imdb's 89.40%; Wang and "
+    "Manning's NBSVM-bi over words, 91.22%. Neither network beats the baseline yet (docs/EXPERIMENTS.md)."
+)
+
 CARDS.append(ModelCard(
     name="lstm_imdb", family="lstm", task="text-classification",
     description="Bidirectional LSTM sentiment classifier over WordPiece tokens, raw review text in.",
@@ -33,6 +40,7 @@ CARDS.append(ModelCard(
                   schedule="cosine", warmup_epochs=0.1, validation_split=0.1),
     reference="Keras example 'Bidirectional LSTM on IMDB' (keras.io/examples/nlp/bidirectional_lstm_imdb), "
               "with WordPiece tokens and max-and-mean pooling",
+    notes=BASELINE_NOTE,
 ))
 
 CARDS.append(ModelCard(
@@ -49,6 +57,7 @@ CARDS.append(ModelCard(
                   weight_decay=0.01, schedule="cosine", warmup_epochs=0.2, validation_split=0.1),
     reference="Keras example 'Text classification with Transformer' (keras.io/examples/nlp/text_classification_with_transformer); "
               "bigram features as in fastText (Joulin et al. 2017); head+tail truncation (Sun et al. 2019)",
+    notes=BASELINE_NOTE,
 ))
 
 CARDS.append(ModelCard(
@@ -65,6 +74,11 @@ CARDS.append(ModelCard(
                   schedule="cosine", warmup_epochs=0.0, validation_split=0.1),
     reference="S. Wang and C. Manning, Baselines and Bigrams: Simple, Good Sentiment and Topic Classification, "
               "ACL 2012 (NBSVM-bi: 91.22% on IMDB); J. Howard's NB-SVM strong linear baseline (w + 0.4 on NB ratios)",
+    notes="The baseline zoo's IMDB networks are measured against: 90.51% on the test split (imdb_v1), 0.7 points "
+          "under the paper's NBSVM-bi over words (91.22%) and 0.5 under the issue's 91.0; naive Bayes alone (w = 0) "
+          "gave 85.8% on validation (the paper's MNB-bi: 86.59%). Over zoo's WordPiece tokens (subwords of a "
+          "15,314-token vocabulary, lowercased), bigrams folded into 524,287 rows; trained on the 22,497 reviews "
+          "left after the validation movies are carved out.",
 ))
 
 LM_RECIPE = dict(dataset="tiny_shakespeare", batch_size=64, loss="sparse_categorical_crossentropy_from_logits",
