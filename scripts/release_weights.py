@@ -97,8 +97,12 @@ def _selection(report: dict, configurations_tried: int, architecture: str | None
     recipe = report["recipe"]
     carved = recipe.get("validation_split")
     whole = ", whole movies: none of them in training" if report.get("dataset") == "imdb_reviews" else ""
-    split = (f"validation ({carved:.0%} of the training split, carved with a fixed seed{whole})" if carved
-             else "validation")
+    if not carved and recipe.get("monitor") == "epoch":  # zoo.train's validation_split=0: no validation
+        split = ("none: retrained on the whole training split with a recipe and epochs chosen on validation "
+                 "before (see architecture)")
+    else:
+        split = (f"validation ({carved:.0%} of the training split, carved with a fixed seed{whole})" if carved
+                 else "validation")
     return {"split": split, "monitor": recipe.get("monitor", "val_accuracy"), "epoch": report.get("best_epoch"),
             "configurations_tried": configurations_tried, **({"architecture": architecture} if architecture else {})}
 

@@ -339,3 +339,19 @@ def test_image_models_train_under_xla(name):
     from check_xla import train_step_under_xla
 
     assert np.isfinite(train_step_under_xla(name))
+
+
+@pytest.mark.slow
+def test_validation_split_zero_trains_on_the_whole_training_split_and_keeps_the_last_epoch(small_mnist, tmp_path):
+    """The fixed recipe retrained on every training example (a configuration chosen on validation before)."""
+    result = zoo.train("cnn_mnist", epochs=2, batch_size=32, data_dir=small_mnist, model_dir=tmp_path / "whole",
+                       validation_split=0.0, filters=(8, 16, 16), verbose=0, test=False)
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == 2 and metrics["recipe"]["monitor"] == "epoch"
+    assert not any(k.startswith("val_") for k in result.history)
+    assert len(result.history["loss"]) == 2  # 400 training images, none carved out
+    np.testing.assert_array_equal(zoo.get("cnn_mnist", pretrained=str(tmp_path / "whole" / "best.weights.h5"),
+                                          filters=(8, 16, 16)).get_weights()[2], result.model.get_weights()[2])
+    with pytest.raises(ValueError, match="no validation to stop early by"):
+        zoo.train("cnn_mnist", epochs=2, data_dir=small_mnist, model_dir=tmp_path / "es", validation_split=0.0,
+                  early_stopping=1)

@@ -16,8 +16,8 @@ from zoo._io import atomic_path, atomic_write_text, remove_leftovers, sha256_fil
 
 
 def monitor_mode(monitor: str) -> str:
-    """Whether a monitored metric is better higher ("max": accuracies) or lower ("min": losses)."""
-    return "max" if "acc" in monitor else "min"
+    """Whether a monitored metric is better higher ("max": accuracies, the epoch) or lower ("min": losses)."""
+    return "max" if "acc" in monitor or monitor == "epoch" else "min"
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -130,7 +130,8 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
             self.best, self.best_epoch = saved["best"], saved["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        # "epoch": every epoch is better than the one before (a run without validation keeps its last)
+        value = epoch + 1 if self.monitor == "epoch" else (logs or {}).get(self.monitor)
         if value is None:
             raise KeyError(f"the checkpoint monitors {self.monitor!r}, which the logs lack (have: {', '.join(logs or {})})")
         better = value > self.best if self.mode == "max" else value < self.best

@@ -193,7 +193,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 def _add_list_and_info(sub: Any) -> None:
     p = sub.add_parser("list", help="list the registered models")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch wildcard, e.g. 'cnn_*'")
-    p.add_argument("--family", help="cnn, lstm, transformer or mlp")
+    p.add_argument("--family", help="cnn, lstm, transformer, mlp or linear")
     p.add_argument("--task", help="e.g. image-classification")
     p.add_argument("--dataset", help="e.g. mnist")
     which = p.add_mutually_exclusive_group()

@@ -222,14 +222,7 @@ def export(
     check_bool("overwrite", overwrite)
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
-    if quantization not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8")
-    if quantization is not None and format == "preset":
-        raise ExportError("a preset holds the float32 weights: quantize where it is loaded, "
-                          "zoo.get(folder, quantize='int8')")
-    if quantization not in KERAS_QUANTIZATIONS and format != "tflite":
-        raise ExportError(f"quantization={quantization!r} applies to format='tflite' only; a SavedModel or .keras "
-                          f"export takes int8 (Keras' own quantize)")
+    _check_quantization(format, quantization)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ExportError(f"version must be a positive integer (TF Serving's numbered folder), got {version!r}")
     if not str(path).strip():
@@ -309,6 +302,17 @@ def _write(model: Any, card: ModelCard | None, format: str, target: Path, versio
     else:
         data, flex = _tflite_bytes(model, card, quantization, data_dir)
         atomic_write_files({target: data, **_tflite_sidecars(model, card, target, data, flex)})  # all or none
+
+
+def _check_quantization(format: str, quantization: str | None) -> None:
+    if quantization not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantization {quantization!r}; choose float16 or int8")
+    if quantization is not None and format == "preset":
+        raise ExportError("a preset holds the float32 weights: quantize where it is loaded, zoo.get(folder, "
+                          "quantize='int8')")
+    if quantization not in KERAS_QUANTIZATIONS and format != "tflite":
+        raise ExportError(f"quantization={quantization!r} applies to format='tflite' only; a SavedModel or .keras "
+                          f"export takes int8 (Keras' own quantize)")
 
 
 def _write_preset(model: Any, card: ModelCard | None, target: Path, name_or_model: Any, pretrained: Any) -> None:

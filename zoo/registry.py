@@ -141,7 +141,7 @@ def list_models(
 
     Args:
         pattern: one wildcard pattern or several (a name matching any is kept), e.g. ``"cnn_*"``.
-        family: keep one family ("cnn", "lstm", "transformer", "mlp"); wildcards allowed.
+        family: keep one family ("cnn", "lstm", "transformer", "mlp", "linear"); wildcards allowed.
         task: keep one task, e.g. ``"image-classification"``; wildcards allowed.
         dataset: keep models trained on one dataset, e.g. ``"mnist"``; wildcards allowed.
         pretrained: ``True`` keeps models with weights for the whole model, ``"backbone"`` those whose

@@ -58,7 +58,22 @@ def versions() -> dict[str, str]:
 
 def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
     given = {k: v for k, v in overrides.items() if v is not None}
-    return recipes.check(card.recipe.replace(**given))
+    recipe = recipes.check(card.recipe.replace(**given))
+    if whole_training_split(recipe):
+        # No validation split to choose by: the recipe and its epochs were chosen on validation before, and the
+        # run keeps its last epoch (the checkpoint "monitors" the epoch).
+        if recipe.early_stopping_patience:
+            raise ValueError("validation_split=0 trains on the whole training split, with no validation to stop "
+                             "early by: leave early_stopping unset (choose the epochs on a run with validation)")
+        recipe = recipe.replace(monitor="epoch")
+    return recipe
+
+
+def whole_training_split(recipe: Recipe) -> bool:
+    """``validation_split=0`` on a zoo dataset without a validation split of its own: the fixed recipe retrained
+    on every training example (the issue-30 way to release a configuration chosen on validation)."""
+    info = zdata.DATASETS.get(recipe.dataset)
+    return info is not None and recipe.validation_split == 0 and "validation" not in info.splits
 
 
 DATASET_KINDS = {"image-classification": "image", "text-classification": "text", "language-modeling": "corpus"}
@@ -235,13 +250,16 @@ def load_data(cfg: RunConfig, start_epoch: int) -> RunData:
         splits = {**cfg.folder.splits, "test": cfg.folder.splits["validation"]}
     else:
         kwargs = {"data_dir": cfg.data_dir, "source": cfg.source, "validation_split": recipe.validation_split}
-        splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in ("train", "validation", "test")}
+        parts = ("train", "test") if whole_training_split(recipe) else ("train", "validation", "test")
+        splits = {split: zdata.load(recipe.dataset, split, **kwargs) for split in parts}
+        splits.setdefault("validation", None)
     drop = distribute.whole_batches(cfg.strategy)  # static shapes on TPU; equal steps on every worker; JAX's meshes
     window, targets = corpus_window(cfg.card, cfg.hparams.get("sequence_length"))
     shape = {"batch_size": recipe.batch_size, "drop_remainder": drop, "sequence_length": window, "targets": targets}
     train_ds, steps = zdata.epoch_stream(splits["train"], epochs=recipe.epochs, first_epoch=start_epoch,
                                          seed=recipe.seed, augmentation=recipe.augmentation, **shape)
-    return RunData(splits, train_ds, zdata.pipeline(splits["validation"], **shape),
+    val_ds = zdata.pipeline(splits["validation"], **shape) if splits["validation"] is not None else None
+    return RunData(splits, train_ds, val_ds,
                    zdata.pipeline(splits["test"], **{**shape, "drop_remainder": False}), steps, start_epoch)
 
 
@@ -627,8 +645,10 @@ def _describe(cfg: RunConfig, data: RunData) -> None:
     from zoo import distribute
 
     splits, recipe = data.splits, cfg.recipe
+    validation = (f"{len(splits['validation'])} validation" if splits["validation"] is not None else
+                  "no validation: the whole training split, the last epoch kept")
     _print(cfg.verbose and cfg.chief, f"zoo: training {cfg.card.name} on {recipe.dataset} ({len(splits['train'])} train, "
-           f"{len(splits['validation'])} validation, {len(splits['test'])} test; source {splits['train'].source}), "
+           f"{validation}, {len(splits['test'])} test; source {splits['train'].source}), "
            f"{recipe.epochs} epochs of {data.steps} steps; writing to {cfg.shared_dir}")
     if cfg.folder is not None:  # a folder of the user's: what each class has in each split
         from zoo.data.folders import describe
