@@ -114,7 +114,9 @@ def one_row(full_name: str, repeats: int) -> dict:
 
 
 def manifest_row(info) -> dict:
-    metric = "loss" if "accuracy" not in info.metrics else "accuracy"
+    import zoo
+
+    metric = "loss" if zoo.info(info.name).task == "language-modeling" else "accuracy"  # the card's figure
     log = info.train_log
     kind = "training steps" if log.get("training_s") else "wall (validation included)"
     return {"model": info.name, "tag": info.tag, "default": bool(info.default), "dataset": info.dataset,
@@ -153,7 +155,8 @@ def main() -> None:
     infos = {i.full_name: i for i in manifest.all_weights()}
     wanted = args.models.split(",") if args.models else sorted(infos)
     rows = {r["model"] + "." + r["tag"]: r for r in read_csv()} if CSV.exists() else {}
-    rows = {k: v for k, v in rows.items() if k in infos}  # a weight set gone from the manifest leaves the table
+    # a weight set gone from the manifest leaves the table; the others take the manifest's facts as they are now
+    rows = {k: {**v, **manifest_row(infos[k])} for k, v in rows.items() if k in infos}
     for full_name in wanted:
         row = {**dict.fromkeys(COLUMNS, ""), **rows.get(full_name, {}), **manifest_row(infos[full_name])}
         for backend in args.backends.split(","):
@@ -238,6 +241,13 @@ def _number(value, digits: int = 0) -> str:
     return f"{float(value):,.{digits}f}"
 
 
+def _macs(value) -> str:
+    if value in ("", None):
+        return "-"
+    value = float(value)
+    return f"{value / 1e6:,.1f} M" if value >= 1e5 else f"{value / 1e3:,.1f} k"
+
+
 def table(rows: list[dict]) -> str:
     """The README's table: the default weight set of each model."""
     lines = ["| model | weights | test metric | params | MACs / example | file MB | training | TF batch 1 ms | "
@@ -249,7 +259,7 @@ def table(rows: list[dict]) -> str:
         hours = float(r["training_s"] or 0) / 3600
         lines.append(
             f"| {r['model']} | {r['tag']} | {r['metric']} {float(r['value']):.4f} | {_number(r['params'])} | "
-            f"{_number(float(r['macs_per_example']) / 1e6, 1) + ' M' if r['macs_per_example'] not in ('', None) else '-'} | "
+            f"{_macs(r['macs_per_example'])} | "
             f"{float(r['file_mb']):.2f} | {hours:.2f} h | {_number(r['tf_batch1_ms'], 1)} | "
             f"{_number(r['tf_batch64_per_s'])} | {_number(r['jax_batch1_ms'], 1)} | {_number(r['jax_batch64_per_s'])} |")
     return "\n".join(lines)
