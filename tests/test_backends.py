@@ -221,7 +221,8 @@ def test_a_preset_folder_saved_on_jax_loads_on_tensorflow(tmp_path):
 _SMALL_TEXT = {"lstm_imdb": dict(embedding_dim=8, lstm_units=8),
                "transformer_imdb": dict(embedding_dim=16, intermediate_dim=32),
                "char_lstm_shakespeare": dict(embedding_dim=8, lstm_units=16),
-               "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1)}
+               "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1),
+               "nbsvm_imdb": dict(buckets=101)}
 
 
 # The largest networks take a minute or two each of XLA compilation on 2 cores: with `make test-release`.

@@ -473,7 +473,8 @@ def test_every_text_model_trains_under_xla(name):
     small = {"lstm_imdb": dict(embedding_dim=8, lstm_units=8),
              "transformer_imdb": dict(embedding_dim=16, intermediate_dim=32),
              "char_lstm_shakespeare": dict(embedding_dim=8, lstm_units=16),
-             "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1)}[name]
+             "gpt_shakespeare": dict(embedding_dim=16, intermediate_dim=32, num_layers=1),
+             "nbsvm_imdb": dict(buckets=101)}[name]
     model = zoo.get(name, sequence_length=16, **small)
     assert model_supports_jit(model)
     card = zoo.info(name)

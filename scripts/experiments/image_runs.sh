@@ -5,7 +5,8 @@
 #
 #   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
 #
-# MODEL: resnet20, mobilenet, resnet56, fashion, airbench; default: the first four in that order. Each runs its card's recipe (the
+# MODEL: resnet20, mobilenet, resnet56, fashion, airbench, airbench_whole (airbench's fixed recipe retrained on all
+# 50,000 training images: validation_split=0, the last epoch kept); default: the first four in that order. Each runs its card's recipe (the
 # number of epochs included); resnet56 under mixed bfloat16 (1.23x the examples/s of float32 on AVX512-BF16 cores,
 # benchmarks/strategy_overhead.py). Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
 set -u
@@ -15,16 +16,16 @@ MODELS=${*:-resnet20 mobilenet resnet56 fashion}
 PYTHON=${PYTHON:-python}
 for model in $MODELS; do
     case $model in
-        resnet20|mobilenet|resnet56|fashion|airbench) ;;
-        *) echo "unknown model $model: resnet20, mobilenet, resnet56, fashion or airbench" >&2; exit 2 ;;
+        resnet20|mobilenet|resnet56|fashion|airbench|airbench_whole) ;;
+        *) echo "unknown model $model: resnet20, mobilenet, resnet56, fashion, airbench or airbench_whole" >&2; exit 2 ;;
     esac
 done
 mkdir -p "$RUNS"
 
-run() {  # NAME EXTRA_KWARGS
+run() {  # NAME EXTRA_KWARGS [TAG_SUFFIX]
     local epochs tag
     epochs=$("$PYTHON" -c "import zoo; print(zoo.info('$1').recipe.epochs)") || exit 1
-    tag=$1_e$epochs
+    tag=$1_e$epochs${3:-}
     echo "== $(date -u +%FT%TZ) $1, $epochs epochs -> $RUNS/$tag" >> "$RUNS/$tag.log"
     "$PYTHON" -c "import zoo; zoo.train('$1', test=False, model_dir='$RUNS/$tag', verbose=2$2)" \
         >> "$RUNS/$tag.log" 2>&1
@@ -38,5 +39,6 @@ for model in $MODELS; do
         resnet56) run resnet56_cifar10 ", mixed_precision='bfloat16'" ;;
         fashion) run cnn_fashion_mnist "" ;;
         airbench) run airbench_cifar10 "" ;;
+        airbench_whole) run airbench_cifar10 ", validation_split=0.0" _whole ;;
     esac
 done
