@@ -9,6 +9,13 @@ the metrics *on the file as shipped* with zoo.evaluate on the test split, record
 zoo.verify, and adds the entry (sha256, size, recipe, data hashes, versions, licences) to the manifest.
 With --from-release, the weights and the training record are those of a weight set already in the manifest (to
 store it anew, e.g. as float16); its metrics are measured again on the new file.
+
+    python scripts/release_weights.py resnet20_cifar10 --tag cifar10_v3 --serving-of cifar10_v2 --set tta_level=2
+
+With --serving-of, a weight set already in the manifest is served anew: the same file (shared, not copied) in a
+network built with --set's hyper-parameters, which must hold no weights of their own (the test-time views of
+zoo.models.tta). The setting is chosen on validation beforehand (--architecture-chosen says how); the new
+entry's test figures and fixed-input check are measured on the shared file as shipped.
 """
 
 from __future__ import annotations
@@ -119,6 +126,48 @@ def _refresh_check(card, tag: str) -> int:
     return 0
 
 
+def _setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"release_weights: --set takes KEY=VALUE (tta_level=2), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _serve_anew(card, args) -> int:
+    """--serving-of: a released weight set's file under a new tag, in a network built with --set's settings."""
+    import dataclasses
+
+    source = zoo.weights.find(card, args.serving_of)
+    changes = dict(_setting(text) for text in args.set)
+    if not changes or args.tag == source.tag:
+        raise SystemExit("release_weights: --serving-of needs a new --tag and at least one --set KEY=VALUE")
+    unknown = sorted(set(changes) - set(card.hparams))
+    if unknown:
+        raise SystemExit(f"release_weights: {card.name} has no hyper-parameter {', '.join(unknown)}")
+    plain = zoo.get(card.name, pretrained=source.tag, compile=False)
+    model = zoo.get(card.name, pretrained=source.tag, compile=False, **changes)
+    if [w.shape for w in model.weights] != [w.shape for w in plain.weights]:
+        raise SystemExit(f"release_weights: {changes} changes {card.name}'s weights; --serving-of only takes "
+                         "settings that hold no weights (train and release a run instead)")
+    metrics = zoo.evaluate(model, split="test", data_dir=args.data_dir)
+    num_examples = metrics.pop("num_examples")
+    outputs = api.expected_outputs(model, api.check_input(source.check["input"]))
+    selection = {**source.selection, "configurations_tried": args.configurations_tried,
+                 **({"architecture": args.architecture_chosen} if args.architecture_chosen else {})}
+    info = dataclasses.replace(
+        source, tag=args.tag, hparams={**source.hparams, **changes}, default=not args.not_default,
+        split=f"test ({num_examples} examples)", metrics={k: round(float(v), 6) for k, v in metrics.items()},
+        check=check_record(source.check["input"], outputs), selection=selection,
+        train_log={**source.train_log, "released": datetime.date.today().isoformat(),
+                   "served_from": source.full_name})
+    manifest.write_entry(info)
+    print(info.describe())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -126,8 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="the model_dir of a finished `zoo train` run")
     source.add_argument("--from-release", metavar="TAG", help="a weight set of this model already in the manifest")
+    source.add_argument("--serving-of", metavar="TAG",
+                        help="a weight set of this model already in the manifest, served anew under --tag: its file "
+                             "shared, its network built with --set's settings, its figures measured again")
     source.add_argument("--refresh-check", action="store_true",
                         help="only record anew the fixed-input check of the weight set --tag (its file unchanged)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --serving-of: a hyper-parameter that holds no weights (tta_level=2); repeatable")
     parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
     parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
     parser.add_argument("--configurations-tried", type=int, default=1,
@@ -146,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     card = zoo.info(args.name)
     if args.refresh_check:
         return _refresh_check(card, args.tag)
+    if args.serving_of:
+        return _serve_anew(card, args)
     if args.from_release:
         report, weights_file = _report_of_release(card.name, args.from_release)
     else:

@@ -91,7 +91,7 @@ def test_zoo_train_adapts_the_whitening_on_the_training_split_only():
 def test_the_served_model_averages_the_views_logits(level):
     import keras
 
-    from zoo.models import airbench
+    from zoo.models import airbench, tta
 
     model = _small(tta_level=level)
     airbench.adapt(model, _images(64))
@@ -106,7 +106,7 @@ def test_the_served_model_averages_the_views_logits(level):
         for moved in (padded[:, :32, :32], padded[:, 2:, 2:]):
             views += [moved, moved[:, :, ::-1]]
     logits = [np.asarray(features([v], training=False)) @ head.kernel.numpy() + head.bias.numpy() for v in views]
-    mean = sum(w * z for w, z in zip(airbench.TTA_WEIGHTS[level], logits))
+    mean = sum(w * z for w, z in zip(tta.TTA_WEIGHTS[level], logits))
     expected = np.exp(mean - mean.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
     np.testing.assert_allclose(np.asarray(model(x, training=False)), expected, atol=1e-5)

@@ -64,6 +64,7 @@ def test_an_image_entry_is_written_as_a_preset_with_its_card_and_every_file_reco
     assert card["built_hparams"]["filters"] == list(released.hparams.get("filters", zoo.info("cnn_mnist").hparams["filters"]))
 
 
+@pytest.mark.any_backend  # a preset written and read on JAX too (its Keras files are backend-neutral)
 def test_a_preset_loads_back_as_the_same_compiled_model(cnn_preset):
     model = zoo.get(str(cnn_preset))
     reference = zoo.get("cnn_mnist", pretrained=True)
@@ -73,6 +74,7 @@ def test_a_preset_loads_back_as_the_same_compiled_model(cnn_preset):
         reference.predict(IMAGES[:1], verbose=0).argmax())
 
 
+@pytest.mark.any_backend  # a preset written and read on JAX too (its Keras files are backend-neutral)
 def test_a_text_preset_is_keras_hubs_and_loads_through_both(text_preset):
     import keras_hub
 
@@ -84,6 +86,7 @@ def test_a_text_preset_is_keras_hubs_and_loads_through_both(text_preset):
     np.testing.assert_allclose(by_hub.predict(TEXTS, verbose=0), reference, atol=1e-6)
 
 
+@pytest.mark.any_backend  # a preset written and read on JAX too (its Keras files are backend-neutral)
 def test_a_preset_of_a_language_model_loads_as_a_causal_lm_and_generates(tmp_path):
     folder = zoo.export("gpt_shakespeare", tmp_path / "gpt", format="preset")
     assert front_matter(folder / "README.md")["pipeline_tag"] == "text-generation"
@@ -187,6 +190,7 @@ def republish(folder: Path) -> None:
     (folder / "zoo_preset.json").write_text(json.dumps(record))
 
 
+@pytest.mark.any_backend  # a preset written and read on JAX too (its Keras files are backend-neutral)
 def test_a_preset_on_the_hugging_face_hub_loads_checked_and_a_later_change_is_refused(cnn_preset, hub, tmp_path,
                                                                                       zoo_home):
     served = copy_of(cnn_preset, tmp_path)

@@ -200,11 +200,18 @@ def get(
         from zoo import lora as zlora
 
         zlora.load(model, lora, card.name)
+    return _finish(model, card, quantize=quantize, compile=compile)
+
+
+def _finish(model: Any, card: ModelCard | None, *, quantize: str | None, compile: bool) -> Any:
+    """What ``zoo.get`` does last, to an entry and to a preset alike: quantize if asked, then compile with the
+    card's recipe (a constant rate at its peak: a schedule needs the steps of the user's own fit)."""
     if quantize is not None:
         from zoo import quantizing
 
-        quantizing.quantize(model, quantize, name=card.name, head=card.output.name)
-    if compile:  # a constant rate at the recipe's peak: a schedule needs the steps of the user's own fit
+        quantizing.quantize(model, quantize, name=card.name if card is not None else model.name,
+                            head=card.output.name if card is not None else None)
+    if compile and card is not None:  # a preset without a zoo card: a keras-hub task compiled itself
         recipes.compile_model(model, recipes.for_fit(card.recipe))
     return model
 
@@ -231,14 +238,7 @@ def _get_preset(source: str, *, compile: bool, sha256: str | None, strategy: Any
         names = tuple(about.get("output", {}).get("class_names") or ())
         if names and names != tuple(card.output.class_names):
             model.zoo_class_names = names
-    if quantize is not None:
-        from zoo import quantizing
-
-        quantizing.quantize(model, quantize, name=getattr(model, "zoo_name", model.name),
-                            head=card.output.name if card is not None else None)
-    if compile and card is not None:  # as zoo.get compiles the entry (a keras-hub task compiled itself too)
-        recipes.compile_model(model, recipes.for_fit(card.recipe))
-    return model
+    return _finish(model, card, quantize=quantize, compile=compile)
 
 
 def _is_preset(name: Any) -> bool:

@@ -751,8 +751,8 @@ def evaluate(
         zdata.check_batch_size(batch_size)
     if not isinstance(name_or_model, str) and pretrained is not None:
         raise ValueError("pretrained= is for a model name; load weights into your model yourself")
-    card = api.card_of(name_or_model)
-    _, model = api.resolve(name_or_model, pretrained=True if pretrained is None else pretrained, preset=preset)
+    card, model = api.resolve(name_or_model, pretrained=True if pretrained is None else pretrained, preset=preset)
+    card = card or api.card_of(model)  # a model zoo did not build is refused plainly
     api.warn_if_untrained_head(model, "evaluate")
     if model is name_or_model:
         model = _measuring_copy(model)
@@ -766,7 +766,7 @@ def evaluate(
     window, targets = _evaluation_window(card, model)
     result = _evaluate_model(model, zdata.pipeline(loaded, batch_size=batch_size or 256, sequence_length=window,
                                                    targets=targets))
-    from zoo.models.airbench import without_views
+    from zoo.models.tta import without_views
 
     plain = without_views(model)  # a model that averages test-time views: the figure without them too
     if plain is not None:

@@ -11,7 +11,8 @@ Test-time augmentation is part of the model: at inference (``training=False``) e
 views (itself, mirrored, and each of those moved by one pixel up-left and down-right, with reflection), and the
 pooled features are averaged with airbench's weights (1/4 the image, 1/4 its mirror, 1/8 each moved view) before
 the head. The head is linear up to its softmax, so this is the average of the 6 views' logits. ``tta_level``
-0 (none) and 1 (mirror only) are the same network with fewer views.
+0 (none) and 1 (mirror only) are the same network with fewer views (zoo.models.tta, which the CIFAR ResNets and
+MobileNetV2 share).
 
 The whitening filters are computed from training images by :func:`adapt` (``zoo.train`` calls it on the training
 split, before the first step of a run from scratch); the filters are non-trainable weights, saved with the rest.
@@ -27,14 +28,12 @@ import numpy as np
 from keras import layers, ops
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
+from zoo.models.tta import TTAAverage, TTAViews
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 WHITENING_EPS = 5e-4  # added to the eigenvalues before the inverse square root, as airbench
 ADAPT_IMAGES = 5000  # airbench computes the patch covariance from the first 5,000 training images
-# The views of each tta_level and their weights: 0 the image; 1 and its mirror; 2 and both moved by one pixel
-# (up-left, down-right), the moved ones weighted half (airbench94's infer_mirror_translate).
-TTA_WEIGHTS = {0: (1.0,), 1: (0.5, 0.5), 2: (0.25, 0.25, 0.125, 0.125, 0.125, 0.125)}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -138,78 +137,6 @@ class ScaledBias(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
-
-
-def _views(x, level: int):
-    """The tta_level's views of a batch of images (N, H, W, C), stacked along the batch (views x N)."""
-    if level == 0:
-        return x
-    flipped = ops.flip(x, axis=2)
-    if level == 1:
-        return ops.concatenate([x, flipped], axis=0)
-    h, w = x.shape[1], x.shape[2]
-    padded = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
-    up_left, down_right = padded[:, :h, :w, :], padded[:, 2:, 2:, :]
-    return ops.concatenate([x, flipped, up_left, ops.flip(up_left, axis=2), down_right,
-                            ops.flip(down_right, axis=2)], axis=0)
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class TTAViews(layers.Layer):
-    """At inference, each image and its test-time views, stacked along the batch; in training, the batch as it
-    is. :class:`TTAAverage` folds them back."""
-
-    def __init__(self, level: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.level = level
-
-    def call(self, x, training=None):
-        return x if training else _views(x, self.level)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "level": self.level}
-
-
-def without_views(model):
-    """A copy of ``model`` with the same weights whose test-time views are off (None if it has none at work):
-    what its card gives beside the served figure (``zoo.evaluate`` reports both)."""
-    if not any(isinstance(layer, TTAViews) and layer.level for layer in model.layers):
-        return None
-    from zoo import api
-
-    plain = api.copy_model(model)
-    for layer in plain.layers:
-        if isinstance(layer, (TTAViews, TTAAverage)):
-            layer.level = 0  # read at each call: the copy answers for the image alone
-    return plain
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class TTAAverage(layers.Layer):
-    """At inference, the weighted average over the views :class:`TTAViews` stacked (views x N -> N); in
-    training, the batch as it is."""
-
-    def __init__(self, level: int = 2, **kwargs):
-        super().__init__(**kwargs)
-        self.level = level
-
-    def call(self, x, training=None):
-        if training or self.level == 0:
-            return x
-        weights = TTA_WEIGHTS[self.level]
-        batch = ops.shape(x)[0] // len(weights)
-        stacked = ops.reshape(x, (len(weights), batch, *x.shape[1:]))
-        w = ops.reshape(ops.convert_to_tensor(weights, dtype=x.dtype), (len(weights),) + (1,) * (len(x.shape)))
-        return ops.sum(stacked * w, axis=0)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "level": self.level}
 
 
 def _bn(x, momentum: float, bias_scale: float, name: str):

@@ -14,6 +14,7 @@ import keras
 from keras import layers
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
+from zoo.models.tta import TTAAverage, TTAViews
 
 # Every batch norm of the CIFAR models: PyTorch's default (0.1 there), as in the papers; at Keras' 0.99 the moving
 # statistics trail the weights early in training (docs/EXPERIMENTS.md, mobilenet_v2_cifar10).
@@ -26,7 +27,14 @@ def _conv_bn_relu(x, filters: int, kernel: int = 3, strides: int = 1, name: str 
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _head(x, num_classes: int, dropout: float) -> keras.KerasTensor:
+def _views(x, tta_level: int) -> keras.KerasTensor:
+    """The test-time views of the normalised images, at inference (zoo.models.tta); none at level 0."""
+    return TTAViews(tta_level, name="tta_views")(x) if tta_level else x
+
+
+def _head(x, num_classes: int, dropout: float, tta_level: int = 0) -> keras.KerasTensor:
+    if tta_level:  # the views' average feature map: pooled, it is the average of their pooled features
+        x = TTAAverage(tta_level, name="tta_average")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -111,6 +119,7 @@ def resnet_cifar(
     width: int = 16,
     mean: Sequence[float] = (0.4914, 0.4822, 0.4465),
     std: Sequence[float] = (0.2470, 0.2435, 0.2616),
+    tta_level: int = 0,
 ) -> keras.Model:
     """The CIFAR ResNet of He et al. 2016: depth 6n+2, three stages of n basic blocks (16, 32, 64 filters).
 
@@ -120,6 +129,8 @@ def resnet_cifar(
         input_shape: (height, width, 3) of the uint8 input; at least 8x8.
         width: filters of the first stage (the paper's 16); the stages use width, 2*width, 4*width.
         mean, std: per-channel normalisation applied inside the model after rescaling to [0, 1].
+        tta_level: test-time views averaged at inference (zoo.models.tta): 0 none, 1 with the mirror, 2 and
+            moved by a pixel.
 
     Returns:
         A functional model taking ``image`` (uint8, 0..255) and answering ``probabilities``.
@@ -132,12 +143,13 @@ def resnet_cifar(
     width = check_int("width", width, minimum=2)
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise ValueError(f"mean and std must have 3 entries and std must be positive, got {mean!r}, {std!r}")
+    tta_level = check_int("tta_level", tta_level, minimum=0, maximum=2)
     blocks = (depth - 2) // 6
 
     inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(x)
-    x = _conv_bn_relu(x, width, name="stem")
+    x = _conv_bn_relu(_views(x, tta_level), width, name="stem")
     for stage in range(3):
         filters = width * 2**stage
         for block in range(blocks):
@@ -148,7 +160,7 @@ def resnet_cifar(
             y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{prefix}_b_conv")(y)
             y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_b_bn")(y)
             x = layers.ReLU(name=f"{prefix}_out")(layers.Add(name=f"{prefix}_add")([shortcut, y]))
-    return keras.Model(inputs, _head(x, num_classes, 0.0), name=f"resnet{depth}_cifar")
+    return keras.Model(inputs, _head(x, num_classes, 0.0, tta_level), name=f"resnet{depth}_cifar")
 
 
 # --- MobileNetV2 for 32x32 images (Sandler et al. 2018) ---------------------------------------------------
@@ -170,6 +182,7 @@ def mobilenet_v2_cifar(
     width_multiplier: float = 0.5,
     last_channels: int = 1280,
     dropout: float = 0.2,
+    tta_level: int = 0,
 ) -> keras.Model:
     """MobileNetV2 (inverted residuals, linear bottlenecks) adapted to 32x32 inputs.
 
@@ -179,19 +192,22 @@ def mobilenet_v2_cifar(
         width_multiplier: scales every layer's channels (the paper's alpha), in (0, 2].
         last_channels: channels of the final 1x1 convolution (the paper's 1280; not scaled down).
         dropout: dropout rate before the head, in [0, 1).
+        tta_level: test-time views averaged at inference (zoo.models.tta): 0 none, 1 with the mirror, 2 and
+            moved by a pixel.
 
     Returns:
         A functional model taking ``image`` (uint8, 0..255) and answering ``probabilities``.
     """
     num_classes = check_int("num_classes", num_classes, minimum=2)
     shape = check_image_shape(input_shape, channels=3, min_side=8)
+    tta_level = check_int("tta_level", tta_level, minimum=0, maximum=2)
     alpha = check_float("width_multiplier", width_multiplier, minimum=0.1, maximum=2.0, open_max=False)
     last_channels = check_int("last_channels", last_channels, minimum=8)
     dropout = check_float("dropout", dropout)
 
     inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    x = _conv_bn_relu(x, _make_divisible(32 * alpha), name="stem")
+    x = _conv_bn_relu(_views(x, tta_level), _make_divisible(32 * alpha), name="stem")
     channels = x.shape[-1]
     index = 0
     for t, c, n, s in _MOBILENET_V2_CIFAR:
@@ -214,4 +230,4 @@ def mobilenet_v2_cifar(
     x = layers.Conv2D(last_channels, 1, use_bias=False, name="top_conv")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="top_bn")(x)
     x = layers.ReLU(6.0, name="top_relu")(x)
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="mobilenet_v2_cifar")
+    return keras.Model(inputs, _head(x, num_classes, dropout, tta_level), name="mobilenet_v2_cifar")

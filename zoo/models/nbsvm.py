@@ -24,8 +24,7 @@ import numpy as np
 from keras import layers
 
 from zoo.models._common import check_float, check_int
-from zoo.models.text import (TRUNCATIONS, TokenIdsPreprocessor, ZooBackbone, ZooTextClassifier, _arguments, _token_ids,
-                             _vocabulary, word_piece)
+from zoo.models.text import ZooBackbone, ZooTextClassifier, _arguments, _classifier, _token_ids, _vocabulary
 
 MAX_VOCABULARY = 46_340  # a * V + b stays below 2**31 (int32 on every backend)
 
@@ -161,17 +160,14 @@ def nbsvm_imdb(
     ``scale``: of the summed score; ``l2``: the penalty on ``w``, which pulls it back towards naive Bayes."""
     num_classes = check_int("num_classes", num_classes, minimum=2)
     vocab = _vocabulary(vocabulary)
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
     sequence_length = check_int("sequence_length", sequence_length, minimum=8)
     backbone = NBSVMBackbone(len(vocab), check_int("buckets", buckets, minimum=1),
                              columns=1 if num_classes == 2 else num_classes,
                              interpolation=check_float("interpolation", interpolation, minimum=0.0, maximum=10.0),
                              scale=check_float("scale", scale, minimum=1e-6, maximum=10.0),
                              l2=check_float("l2", l2, minimum=0.0, maximum=1.0))
-    preprocessor = TokenIdsPreprocessor(word_piece(vocab, sequence_length, truncation),
-                                        empty_token_id=vocab.index("[UNK]"), name="preprocessor")
-    model = NBSVMTextClassifier(backbone, num_classes, preprocessor=preprocessor, name="nbsvm_imdb", compile=False)
+    model = _classifier(backbone, vocab, sequence_length, truncation, num_classes, 0.0, "nbsvm_imdb",
+                        task=NBSVMTextClassifier)
     # The head starts as the score itself: class 1's logit minus class 0's is the NB score (for more classes, each
     # class's logit its own column). A random head could start against the ratios and unlearn them first.
     head = model.get_layer("probabilities")

@@ -618,11 +618,13 @@ def word_piece(vocabulary: list[str], sequence_length: int, truncation: str = "h
 
 
 def _classifier(backbone: Any, vocab: list[str], sequence_length: int, truncation: str, num_classes: int,
-                dropout: float, name: str) -> ZooTextClassifier:
+                dropout: float, name: str, task: type | None = None) -> ZooTextClassifier:
+    """The IMDB classifiers' task over ``backbone``: its preprocessor (WordPiece over ``vocab``) and head; the
+    task class is the backbone's in _TASKS unless ``task`` names another (nbsvm_imdb's, defined downstream)."""
     preprocessor = TokenIdsPreprocessor(word_piece(vocab, sequence_length, truncation),
                                         empty_token_id=vocab.index("[UNK]"), name="preprocessor")
-    return _TASKS[type(backbone)](backbone, num_classes, preprocessor=preprocessor, dropout=dropout, name=name,
-                                  compile=False)
+    return (task or _TASKS[type(backbone)])(backbone, num_classes, preprocessor=preprocessor, dropout=dropout,
+                                            name=name, compile=False)
 
 
 def lstm_imdb(
