@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-IMAGES = 500  # real test images per image model
+IMAGES = 200  # real test images per image model
 REVIEWS = 100  # of each kind: the longest (truncated), the shortest (mostly padding), others at random
 WINDOWS = 48  # windows of the language models' real test text
 

@@ -95,7 +95,7 @@ def test_info_json_round_trips():
     assert data["input"]["shape"] == [32, 32, 3]
     assert data["recipe"]["optimizer"] == "sgd" and data["recipe"]["augmentation"] == ["pad_crop_4", "flip_left_right"]
     assert data["builder"] == "zoo.models.cnn:resnet_cifar"
-    assert [w["tag"] for w in data["weights"]][:1] == ["cifar10_v2"]
+    assert [w["tag"] for w in data["weights"]][:1] == ["cifar10_v3"]
     bare = _card("my_bare_model", recipe=Recipe(dataset="mnist", epochs=9, batch_size=2, schedule="piecewise",
                                                 boundaries=(3.0, 6.0)))
     data = json.loads(bare.to_json())

@@ -409,21 +409,38 @@ def test_the_card_gives_the_training_time_of_every_epoch_where_the_run_recorded_
     assert "under" not in last_process.describe().split("training     ")[1].splitlines()[0]
 
 
-def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
-    # The release measures the test loss with the card's compile: a run with another label smoothing would put a
-    # loss on the card that `zoo evaluate` does not reproduce (resnet56's first release did, 2026-11-25).
+def _release_script():
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "release_weights.py"
     spec = importlib.util.spec_from_file_location("release_weights", script)
     release = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(release)
+    return release
+
+
+def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
+    # The release measures the test loss with the card's compile: a run with another label smoothing would put a
+    # loss on the card that `zoo evaluate` does not reproduce (resnet56's first release did, 2026-11-25).
+    release = _release_script()
     card = zoo.info("resnet20_cifar10")
     (tmp_path / "metrics.json").write_text(json.dumps({"model": card.name, "recipe": {"label_smoothing": 0.0}}))
     with pytest.raises(SystemExit) as exit_info:
         release.main([card.name, "--tag", "x_v1", "--run", str(tmp_path), "--configurations-tried", "1"])
     assert exit_info.value.code == 2
     assert "the run trained with label_smoothing=0.0 but resnet20_cifar10's card has 0.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("width=8", "changes resnet20_cifar10's weights; --serving-of only takes settings that hold no weights"),
+    ("colour=1", "resnet20_cifar10 has no hyper-parameter colour"),
+])
+def test_serving_a_weight_set_anew_takes_only_settings_without_weights(setting, message):
+    release = _release_script()
+    before = manifest.MANIFEST_PATH.read_bytes()
+    with pytest.raises(SystemExit, match=message):
+        release.main(["resnet20_cifar10", "--tag", "x_v9", "--serving-of", "cifar10_v1", "--set", setting])
+    assert manifest.MANIFEST_PATH.read_bytes() == before
 
 
 def test_a_download_onto_a_full_disk_is_refused_before_it_starts_and_leaves_nothing(served_info, small_disk,
