@@ -99,6 +99,19 @@ def test_a_keras_archive_keeps_the_views(tmp_path):
     np.testing.assert_allclose(np.asarray(again(x, training=False)), np.asarray(served(x, training=False)), atol=1e-6)
 
 
+@pytest.mark.slow
+def test_the_released_weights_serve_at_any_level_and_default_to_their_own():
+    x = _images(4)
+    served = zoo.get("resnet20_cifar10", pretrained="cifar10_v3", compile=False)
+    alone = zoo.get("resnet20_cifar10", pretrained="cifar10_v3", tta_level=0, compile=False)
+    before = zoo.get("resnet20_cifar10", pretrained="cifar10_v2", compile=False)  # the same file, recorded at 0
+    assert [layer.level for layer in served.layers if hasattr(layer, "level")] == [2, 2]
+    np.testing.assert_allclose(np.asarray(alone(x, training=False)), np.asarray(before(x, training=False)), atol=1e-6)
+    assert not np.allclose(np.asarray(served(x, training=False)), np.asarray(before(x, training=False)), atol=1e-4)
+    with pytest.raises(ValueError, match="was trained with width=16"):  # a setting with weights still may not change
+        zoo.get("resnet20_cifar10", pretrained="cifar10_v3", width=8, compile=False)
+
+
 def test_a_bad_level_is_refused_by_name():
     from zoo.models import cnn
 

@@ -358,6 +358,11 @@ def class_names(card: ModelCard | None, model: Any) -> tuple[str, ...]:
     return tuple(card.output.class_names) if card is not None else ()
 
 
+# Hyper-parameters that hold no weights and change only what the model does at inference (the test-time views
+# of zoo.models.tta): a caller may set them with any pretrained weights; left unset, the weight set's value holds.
+SERVING_HPARAMS = frozenset({"tta_level"})
+
+
 def trained_hparams(info: WeightsInfo) -> dict[str, Any]:
     """The hyper-parameters a weight set's network was built with, but its head's classes, its input shape (both
     checked apart) and the files it names (its vocabulary)."""
@@ -372,7 +377,7 @@ def _build_release(card: ModelCard, hp: dict[str, Any], info: WeightsInfo, given
     caller set to another value is an error."""
     hp.update(weights.asset_hparams(info))  # the vocabulary the weights were trained with, hash-checked
     _check_input_shape(card, info, hp)
-    trained = trained_hparams(info)
+    trained = {k: v for k, v in trained_hparams(info).items() if not (k in SERVING_HPARAMS and k in given)}
     changed = sorted(k for k in trained if (k in given or k not in card.hparams) and hp.get(k) != trained[k])
     if changed:
         raise ValueError(f"{info.full_name} was trained with {', '.join(f'{k}={trained[k]!r}' for k in changed)}; "
