@@ -28,7 +28,7 @@ import numpy as np
 from keras import layers, ops
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
-from zoo.models.tta import TTAAverage, TTAViews
+from zoo.models.tta import TTAAverage, TTAViews, check_level
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -191,7 +191,7 @@ def airbench_cifar(
         raise ValueError("bn_momentum must be in (0, 1] (the weight of each new batch), got 0")
     bias_lr_scale = check_float("bias_lr_scale", bias_lr_scale, minimum=1.0, maximum=1e4)
     scaling_factor = check_float("scaling_factor", scaling_factor, minimum=1e-6, maximum=1e3)
-    tta_level = check_int("tta_level", tta_level, minimum=0, maximum=2)
+    tta_level = check_level(tta_level)
 
     inputs = image_input(shape)
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)

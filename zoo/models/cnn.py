@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from zoo.models._common import check_float, check_image_shape, check_int, check_ints, image_input, softmax_head
-from zoo.models.tta import TTAAverage, TTAViews
+from zoo.models.tta import TTAAverage, TTAViews, check_level
 
 # Every batch norm of the CIFAR models: PyTorch's default (0.1 there), as in the papers; at Keras' 0.99 the moving
 # statistics trail the weights early in training (docs/EXPERIMENTS.md, mobilenet_v2_cifar10).
@@ -143,7 +143,7 @@ def resnet_cifar(
     width = check_int("width", width, minimum=2)
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise ValueError(f"mean and std must have 3 entries and std must be positive, got {mean!r}, {std!r}")
-    tta_level = check_int("tta_level", tta_level, minimum=0, maximum=2)
+    tta_level = check_level(tta_level)
     blocks = (depth - 2) // 6
 
     inputs = image_input(shape)
@@ -200,7 +200,7 @@ def mobilenet_v2_cifar(
     """
     num_classes = check_int("num_classes", num_classes, minimum=2)
     shape = check_image_shape(input_shape, channels=3, min_side=8)
-    tta_level = check_int("tta_level", tta_level, minimum=0, maximum=2)
+    tta_level = check_level(tta_level)
     alpha = check_float("width_multiplier", width_multiplier, minimum=0.1, maximum=2.0, open_max=False)
     last_channels = check_int("last_channels", last_channels, minimum=8)
     dropout = check_float("dropout", dropout)

@@ -20,9 +20,15 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-LEVELS = (0, 1, 2)
-# The weights of each level's views, in the order views() stacks them.
+from zoo.models._common import check_int
+
+# The weights of each level's views, in the order views() stacks them: the levels there are.
 TTA_WEIGHTS = {0: (1.0,), 1: (0.5, 0.5), 2: (0.25, 0.25, 0.125, 0.125, 0.125, 0.125)}
+
+
+def check_level(value: Any) -> int:
+    """A builder's ``tta_level``, checked: one of TTA_WEIGHTS' levels."""
+    return check_int("tta_level", value, minimum=min(TTA_WEIGHTS), maximum=max(TTA_WEIGHTS))
 
 
 def views(x: Any, level: int) -> Any:
