@@ -432,7 +432,7 @@ def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ("width=8", "changes resnet20_cifar10's weights; --serving-of only takes settings that hold no weights"),
+    ("width=8", r"--serving-of only takes settings that hold no weights \(tta_level\), not width"),
     ("colour=1", "resnet20_cifar10 has no hyper-parameter colour"),
 ])
 def test_serving_a_weight_set_anew_takes_only_settings_without_weights(setting, message):
