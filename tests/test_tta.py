@@ -11,10 +11,11 @@ import pytest
 
 import zoo
 
-BUILDERS = {
-    "resnet": ("zoo.models.cnn", "resnet_cifar", {"depth": 8, "width": 4}),
-    "mobilenet": ("zoo.models.cnn", "mobilenet_v2_cifar", {"width_multiplier": 0.25, "last_channels": 16,
-                                                           "dropout": 0.0}),
+pytestmark = pytest.mark.any_backend  # model code: the views on JAX as on TensorFlow
+
+BUILDERS = {  # zoo.models.cnn's builders, small
+    "resnet": ("resnet_cifar", {"depth": 8, "width": 4}),
+    "mobilenet": ("mobilenet_v2_cifar", {"width_multiplier": 0.25, "last_channels": 16, "dropout": 0.0}),
 }
 
 
@@ -26,10 +27,10 @@ def _images(n=5, seed=2):
 def _pair(kind: str, level: int):
     """The same weights built with ``level``'s views and without, the batch norms' moving statistics taken from
     images (at their start, the features of a fresh network hardly depend on its input)."""
-    import importlib
+    from zoo.models import cnn
 
-    module, builder, kwargs = BUILDERS[kind]
-    build = getattr(importlib.import_module(module), builder)
+    builder, kwargs = BUILDERS[kind]
+    build = getattr(cnn, builder)
     served, plain = build(tta_level=level, **kwargs), build(tta_level=0, **kwargs)
     batch = _images(32, seed=3)
     for _ in range(30):
