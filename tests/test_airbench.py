@@ -126,6 +126,24 @@ def test_triangular_schedule_goes_up_then_down():
     np.testing.assert_allclose(rates[10], 0.2 + 0.8 * 10 / 23, rtol=1e-5)
 
 
+def test_a_shorter_run_keeps_the_triangle_and_the_lookahead_in_proportion():
+    """`zoo.train(..., epochs=2)` (the CLI's --epochs) keeps the peak at 23% of the run and lookahead's start
+    inside it, where the card's absolute 2.3 warm-up epochs would be refused; given fields are kept as given."""
+    from zoo import training
+
+    card = zoo.info("airbench_cifar10")
+    assert card.recipe.epochs == 10 and card.recipe.warmup_epochs == 2.3 and card.recipe.lookahead_start_epoch == 1
+    short = training._recipe(card, {"epochs": 2})
+    assert (short.epochs, short.warmup_epochs, short.lookahead_start_epoch) == (2, 0.46, 0)
+    longer = training._recipe(card, {"epochs": 20})
+    assert (longer.warmup_epochs, longer.lookahead_start_epoch) == (4.6, 2)
+    assert training._recipe(card, {"epochs": 2, "warmup_epochs": 1.0}).warmup_epochs == 1.0
+    with pytest.raises(ValueError, match="warmup_epochs must be in"):
+        training._recipe(card, {"epochs": 2, "warmup_epochs": 3.0})
+    resnet = zoo.info("resnet20_cifar10")  # a cosine schedule's warm-up stays in epochs
+    assert training._recipe(resnet, {"epochs": 2}).warmup_epochs == resnet.recipe.warmup_epochs
+
+
 @pytest.mark.parametrize("change, message", [
     ({"start_lr_factor": 1.5}, "start_lr_factor must be in"),
     ({"lookahead_every": -1}, "lookahead_every must be"),

@@ -28,6 +28,19 @@ def steps_per_epoch(recipe: Recipe, num_train: int | None = None) -> int:
     return max(1, math.ceil(num_train / recipe.batch_size))
 
 
+def with_overrides(recipe: Recipe, given: dict[str, Any]) -> Recipe:
+    """``recipe`` with the fields ``given`` replaced. A triangular schedule is one triangle over the whole run
+    (airbench94's peak at 23% of its steps): when its epochs change, its peak (``warmup_epochs``) and the start
+    of lookahead keep their share of the run, unless they are given too."""
+    new = recipe.replace(**given)
+    if recipe.schedule == new.schedule == "triangular" and new.epochs != recipe.epochs:
+        share = new.epochs / recipe.epochs
+        kept = {"warmup_epochs": round(recipe.warmup_epochs * share, 4),
+                "lookahead_start_epoch": min(round(recipe.lookahead_start_epoch * share), new.epochs - 1)}
+        new = new.replace(**{k: v for k, v in kept.items() if k not in given})
+    return new
+
+
 def check(recipe: Recipe) -> Recipe:
     if recipe.optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {recipe.optimizer!r}")

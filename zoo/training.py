@@ -58,7 +58,7 @@ def versions() -> dict[str, str]:
 
 def _recipe(card: ModelCard, overrides: dict[str, Any]) -> Recipe:
     given = {k: v for k, v in overrides.items() if v is not None}
-    recipe = recipes.check(card.recipe.replace(**given))
+    recipe = recipes.check(recipes.with_overrides(card.recipe, given))
     if whole_training_split(recipe):
         # No validation split to choose by: the recipe and its epochs were chosen on validation before, and the
         # run keeps its last epoch (the checkpoint "monitors" the epoch).
