@@ -53,15 +53,15 @@ def test_bad_feature_requests_are_refused_plainly():
 
 
 def _probe(model_name: str, dataset: str, data_dir, n_train: int, n_test: int, learning_rate: float,
-           epochs: int) -> tuple[float, float]:
+           epochs: int, **hparams) -> tuple[float, float]:
     """A logistic regression trained on ``n_train`` images of the training split, its accuracy on ``n_test`` test
-    images: (on the pretrained body's pooled features, on the raw pixels)."""
+    images: (on the pretrained body's pooled features, on the raw pixels). ``hparams`` go to ``zoo.get``."""
     import keras
 
     train = zoo.data.load(dataset, "train", data_dir=data_dir, validation_split=0)
     test = zoo.data.load(dataset, "test", data_dir=data_dir)
     xa, ya, xb, yb = train.features[:n_train], train.labels[:n_train], test.features[:n_test], test.labels[:n_test]
-    body = zoo.get(model_name, pretrained=True, include_top=False, pooling="avg")
+    body = zoo.get(model_name, pretrained=True, include_top=False, pooling="avg", **hparams)
 
     def linear_accuracy(fa, fb):
         keras.utils.set_random_seed(0)
@@ -90,6 +90,8 @@ def test_mnist_features_beat_raw_pixels_for_a_linear_classifier(real_data_dir):
 @pytest.mark.real_data
 def test_cifar10_features_beat_raw_pixels_for_a_linear_classifier(real_data_dir):
     """On 2,000 CIFAR-10 training images, better on 1,000 test images from resnet20's features than from pixels
-    (measured: 0.815 against 0.269)."""
-    features, pixels = _probe("resnet20_cifar10", "cifar10", real_data_dir, 2000, 1000, learning_rate=1e-3, epochs=30)
+    (measured: 0.815 against 0.269). One view (tta_level=0): the features of the network itself, six times faster
+    than the served average of six views."""
+    features, pixels = _probe("resnet20_cifar10", "cifar10", real_data_dir, 2000, 1000, learning_rate=1e-3, epochs=30,
+                              tta_level=0)
     assert features > pixels + 0.1, (features, pixels)
