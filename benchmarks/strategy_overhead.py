@@ -49,15 +49,16 @@ class StepClock(keras.callbacks.Callback):
         return (len(measured) - 1) * self.batch / (measured[-1] - measured[0])
 
 
-CONTENDERS = ("auto", "one_device_cpu", "auto_mixed_bfloat16")
-PARTS = {"strategy": ("auto", "one_device_cpu"), "precision": ("auto", "auto_mixed_bfloat16")}
+CONTENDERS = ("auto", "one_device_cpu", "auto_mixed_bfloat16", "auto_xla", "auto_mixed_bfloat16_xla")
+PARTS = {"strategy": ("auto", "one_device_cpu"), "precision": ("auto", "auto_mixed_bfloat16"),
+         "xla": ("auto", "auto_xla", "auto_mixed_bfloat16", "auto_mixed_bfloat16_xla")}
 
 
 def one_run(contender: str, model_name: str, steps: int, warmup: int, batch_size: int) -> float:
     """Examples/s of ``fit`` under the contender's strategy, in this process."""
     strategy = (tf.distribute.OneDeviceStrategy("/cpu:0") if contender == "one_device_cpu"
                 else distribute.get_strategy("auto"))
-    if contender == "auto_mixed_bfloat16":
+    if "mixed_bfloat16" in contender:
         keras.config.set_dtype_policy("mixed_bfloat16")
     card = zoo.info(model_name)
     rng = np.random.default_rng(0)
@@ -67,7 +68,7 @@ def one_run(contender: str, model_name: str, steps: int, warmup: int, batch_size
     with strategy.scope():
         model = zoo.get(model_name, pretrained=False, compile=False)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy",
-                      jit_compile=False)
+                      jit_compile=contender.endswith("_xla"))
     clock = StepClock(warmup, batch_size)
     model.fit(stream, steps_per_epoch=warmup + steps, epochs=1, verbose=0, callbacks=[clock])
     return clock.rate()
@@ -75,7 +76,7 @@ def one_run(contender: str, model_name: str, steps: int, warmup: int, batch_size
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", default=",".join(PARTS), help="parts to run: strategy, precision")
+    parser.add_argument("--only", default=",".join(PARTS), help="parts to run: strategy, precision, xla")
     parser.add_argument("--model", default="resnet20_cifar10", help="the strategy part's model (and --contender's)")
     parser.add_argument("--precision-model", default="resnet56_cifar10")
     parser.add_argument("--steps", type=int, default=30, help="measured steps per run")
@@ -93,7 +94,7 @@ def main() -> None:
     result = previous("strategy_overhead")  # a run of one part keeps the other's figures
     for part in args.only.split(","):
         if part not in PARTS:
-            raise SystemExit(f"unknown part {part!r}: strategy or precision")
+            raise SystemExit(f"unknown part {part!r}: strategy, precision or xla")
         model = args.model if part == "strategy" else args.precision_model
         rates = _alternate(PARTS[part], model, args)
         medians = {c: statistics.median(r) for c, r in rates.items()}
@@ -107,6 +108,12 @@ def main() -> None:
                 "runs": {"zoo auto": rates["auto"], "OneDeviceStrategy('/cpu:0')": rates["one_device_cpu"]},
                 "one_device_over_auto": round(medians["one_device_cpu"] / medians["auto"], 3), **settings,
             })
+        elif part == "xla":
+            result["xla"] = {
+                "model": model, "examples_per_s": medians, "runs": rates,
+                "over_float32": {c: round(m / medians["auto"], 3) for c, m in medians.items() if c != "auto"},
+                **settings,
+            }
         else:
             result["precision"] = {
                 "model": model,
