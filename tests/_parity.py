@@ -11,13 +11,22 @@ also ``NAME.TAG/texts``, the raw reviews, whose predictions through the preproce
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
 
-IMAGES = 200  # real test images per image model
-REVIEWS = 100  # of each kind: the longest (truncated), the shortest (mostly padding), others at random
+IMAGES = 64  # real test images per image model
+REVIEWS = 32  # of each kind: the longest (truncated), the shortest (mostly padding), others at random
 WINDOWS = 48  # windows of the language models' real test text
+
+
+@functools.lru_cache(maxsize=None)
+def _test_split(dataset: str, data_dir: str | None):
+    """A dataset's test split, read once a process (every weight set of a model reads the same one)."""
+    from zoo import data
+
+    return data.load(dataset, "test", data_dir=data_dir)
 
 
 def weight_sets() -> list[str]:
@@ -29,10 +38,8 @@ def weight_sets() -> list[str]:
 
 
 def test_reviews(data_dir: str | None = None) -> np.ndarray:
-    """300 IMDB test reviews: the 100 longest, the 100 shortest and 100 others drawn with a fixed seed."""
-    from zoo import data
-
-    texts = data.load("imdb_reviews", "test", data_dir=data_dir).features
+    """96 IMDB test reviews: the 32 longest, the 32 shortest and 32 others drawn with a fixed seed."""
+    texts = _test_split("imdb_reviews", data_dir).features
     order = np.argsort([len(t) for t in texts], kind="stable")
     rest = np.random.default_rng(0).choice(order[REVIEWS:-REVIEWS], REVIEWS, replace=False)
     return texts[np.concatenate([order[-REVIEWS:], order[:REVIEWS], rest])]
@@ -40,17 +47,16 @@ def test_reviews(data_dir: str | None = None) -> np.ndarray:
 
 def inputs(name: str, model, data_dir: str | None = None) -> dict[str, np.ndarray]:
     import zoo
-    from zoo import data
 
     card = zoo.info(name)
     if card.input.kind == "image":
-        split = data.load(card.dataset, "test", data_dir=data_dir)
+        split = _test_split(card.dataset, data_dir)
         pick = np.random.default_rng(0).choice(len(split.labels), IMAGES, replace=False)
         return {"x": split.features[np.sort(pick)]}
     if card.task == "text-classification":
         texts = test_reviews(data_dir)
         return {"x": np.asarray(model.preprocessor.token_ids(texts)), "texts": texts.astype(str)}
-    text = data.load(card.dataset, "test", data_dir=data_dir).text
+    text = _test_split(card.dataset, data_dir).text
     length = model.preprocessor.sequence_length
     starts = np.linspace(0, len(text) - length - 1, WINDOWS).astype(int)
     return {"x": np.asarray(model.preprocessor.token_ids([text[s:s + length] for s in starts]))}

@@ -27,14 +27,21 @@ def _images(n=5, seed=2):
 def _pair(kind: str, level: int):
     """The same weights built with ``level``'s views and without, the batch norms' moving statistics taken from
     images (at their start, the features of a fresh network hardly depend on its input)."""
+    import keras
+
     from zoo.models import cnn
 
     builder, kwargs = BUILDERS[kind]
     build = getattr(cnn, builder)
     served, plain = build(tta_level=level, **kwargs), build(tta_level=0, **kwargs)
-    batch = _images(32, seed=3)
-    for _ in range(30):
-        served(batch, training=True)  # a batch norm called in training moves its statistics
+    norms = [layer for layer in served._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:  # one call in training sets every moving statistic to the batch's own
+        layer.momentum = 0.0
+    served(_images(32, seed=3), training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
     plain.set_weights(served.get_weights())
     return served, plain
 
