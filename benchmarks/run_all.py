@@ -17,7 +17,8 @@ import time
 from _common import RESULTS, ROOT, machine
 
 BENCHMARKS = ("cli_startup", "mnist_training", "cifar_training", "strategy_overhead", "export_serving", "text_training",
-              "generation", "tflite_text", "text_train_memory", "backends", "airbench_training", "folder_finetune")
+              "generation", "tflite_text", "text_train_memory", "backends", "airbench_training", "folder_finetune",
+              "quantize_time")
 
 
 def _fmt(value) -> str:

@@ -11,6 +11,8 @@ with the way to an int8 image model (TFLite's full-integer export).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from typing import Any
 
 import numpy as np
@@ -85,9 +87,25 @@ def quantize(model: Any, mode: str = "int8", *, name: str | None = None, head: s
     # The planned layers only: the preprocessor's tokenizer is a leaf too, never built, and Keras refuses to
     # quantize an unbuilt layer even where it would change nothing.
     chosen = set(account["quantized"])
-    model.quantize(mode, filters=lambda layer: layer.path in chosen)
+    with one_collection():
+        model.quantize(mode, filters=lambda layer: layer.path in chosen)
     model.zoo_quantization = {"mode": mode, **account}
     return model.zoo_quantization
+
+
+@contextlib.contextmanager
+def one_collection():
+    """Keras' ``Layer.__delattr__`` runs a full ``gc.collect()`` for every variable a layer drops, and
+    ``quantize`` drops each layer's float kernel: a collection a layer, each as slow as the process is large
+    (0.23 s in a fresh process, seconds in a long-lived one; docs/KNOWN_ISSUES.md). Inside this block those
+    collections are put off, and one runs at its end."""
+    collect = gc.collect
+    gc.collect = lambda *args, **kwargs: 0
+    try:
+        yield
+    finally:
+        gc.collect = collect
+        collect()
 
 
 def reloads_from_archive(model: Any) -> bool:
