@@ -1,15 +1,21 @@
 #!/bin/bash
 # The image weight runs of issue 17 (CIFAR-10 and Fashion-MNIST), one after another, each on validation only
 # (no test figure; the release measures the test split once, on the file as shipped). Each resumes from its last
-# finished epoch when the same command is run again on the same machine (runs/ is not kept between machines).
+# finished epoch when the same command is run again on the same machine. runs/ is not kept between machines: a run
+# longer than a session is carried to the next in git, its resume state alone, committed at an epoch's end with
+# the run stopped (and removed once the weights are released):
+#
+#   git add -f runs/TAG.log runs/TAG/backup runs/TAG/best.json runs/TAG/best.weights.h5 runs/TAG/log.csv
 #
 #   ZOO_DATA_DIR=../shared/data bash scripts/experiments/image_runs.sh [RUNS_DIR] [MODEL...]
 #
 # MODEL: resnet20, mobilenet, resnet56, fashion, airbench, airbench_whole (airbench's fixed recipe retrained on all
 # 50,000 training images: validation_split=0, the last epoch kept), resnet56_e40 and mobilenet_e40 (the card's
 # recipe at resnet20's 40 epochs, validated on the image alone, tta_level=0, the cheaper epoch; issue 30);
-# default: the first four in that order. Each runs its card's recipe (the number of epochs included); resnet56 under mixed bfloat16 (1.23x the examples/s of float32 on AVX512-BF16 cores,
-# benchmarks/strategy_overhead.py). Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in docs/EXPERIMENTS.md.
+# default: the first four in that order. Each runs its card's recipe (the number of epochs included); resnet56
+# under mixed bfloat16 (1.23x the examples/s of float32 on AVX512-BF16 cores; XLA halves them:
+# benchmarks/strategy_overhead.py --only precision,xla). Logs: RUNS_DIR/NAME_eEPOCHS.log; epoch times in
+# docs/EXPERIMENTS.md.
 set -u
 RUNS=$(realpath -m "${1:-runs}")
 shift || true
