@@ -15,7 +15,9 @@ store it anew, e.g. as float16); its metrics are measured again on the new file.
 With --serving-of, a weight set already in the manifest is served anew: the same file (shared, not copied) in a
 network built with --set's hyper-parameters, which must hold no weights of their own (the test-time views of
 zoo.models.tta). The setting is chosen on validation beforehand (--architecture-chosen says how); the new
-entry's test figures and fixed-input check are measured on the shared file as shipped.
+entry's test figures and fixed-input check are measured on the shared file as shipped. --set applies to --run
+too: a run validated on the image alone (tta_level=0, six times cheaper an epoch) is released served with its
+views, the level chosen on the run's validation split (scripts/experiments/tta_cifar.py --run).
 """
 
 from __future__ import annotations
@@ -136,22 +138,28 @@ def _setting(text: str) -> tuple[str, object]:
         return key, value
 
 
-def _serve_anew(card, args) -> int:
-    """--serving-of: a released weight set's file under a new tag, in a network built with --set's settings."""
-    import dataclasses
-
-    source = zoo.weights.find(card, args.serving_of)
-    changes = dict(_setting(text) for text in args.set)
-    if not changes or args.tag == source.tag:
-        raise SystemExit("release_weights: --serving-of needs a new --tag and at least one --set KEY=VALUE")
+def _serving_settings(card, texts: list[str]) -> dict:
+    """--set's settings, each a hyper-parameter of the card that holds no weights (api.SERVING_HPARAMS)."""
+    changes = dict(_setting(text) for text in texts)
     unknown = sorted(set(changes) - set(card.hparams))
     if unknown:
         raise SystemExit(f"release_weights: {card.name} has no hyper-parameter {', '.join(unknown)}")
     weighty = sorted(set(changes) - api.SERVING_HPARAMS)
     if weighty:
-        raise SystemExit(f"release_weights: --serving-of only takes settings that hold no weights "
+        raise SystemExit(f"release_weights: --set only takes settings that hold no weights "
                          f"({', '.join(sorted(api.SERVING_HPARAMS))}), not {', '.join(weighty)}: train and release "
                          "a run instead")
+    return changes
+
+
+def _serve_anew(card, args) -> int:
+    """--serving-of: a released weight set's file under a new tag, in a network built with --set's settings."""
+    import dataclasses
+
+    source = zoo.weights.find(card, args.serving_of)
+    changes = _serving_settings(card, args.set)
+    if not changes or args.tag == source.tag:
+        raise SystemExit("release_weights: --serving-of needs a new --tag and at least one --set KEY=VALUE")
     model = zoo.get(card.name, pretrained=source.tag, compile=False, **changes)  # the source's file, checked
     metrics = zoo.evaluate(model, split="test", data_dir=args.data_dir)
     num_examples = metrics.pop("num_examples")
@@ -182,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--refresh-check", action="store_true",
                         help="only record anew the fixed-input check of the weight set --tag (its file unchanged)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --serving-of: a hyper-parameter that holds no weights (tta_level=2); repeatable")
+                        help="a hyper-parameter that holds no weights (tta_level=2), chosen on validation: the "
+                             "network --serving-of or --run is served in; repeatable")
     parser.add_argument("--data-dir", help="local data (default $ZOO_DATA_DIR)")
     parser.add_argument("--not-default", action="store_true", help="do not make this the default weight set")
     parser.add_argument("--configurations-tried", type=int, default=1,
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                          "loss is measured with the card's: put the run's recipe on the card first")
     if args.from_release and args.from_release != args.tag:
         parser.error("--from-release stores a weight set anew under its own tag: give the same --tag")
-    hparams = report["hparams"]
+    hparams = {**report["hparams"], **_serving_settings(card, args.set)}  # a run validated at tta_level=0, served at 2
     network = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}  # the run's, as zoo.get takes
     model = zoo.get(card.name, pretrained=str(weights_file), compile=False, **network)
     assets = {}

@@ -431,16 +431,23 @@ def test_release_refuses_a_run_whose_loss_is_not_the_cards(tmp_path, capsys):
     assert "the run trained with label_smoothing=0.0 but resnet20_cifar10's card has 0.1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("source", ["serving-of", "run"])
 @pytest.mark.parametrize("setting, message", [
-    ("width=8", r"--serving-of only takes settings that hold no weights \(tta_level\), not width"),
+    ("width=8", r"--set only takes settings that hold no weights \(tta_level\), not width"),
     ("colour=1", "resnet20_cifar10 has no hyper-parameter colour"),
 ])
-def test_serving_a_weight_set_anew_takes_only_settings_without_weights(setting, message):
+def test_serving_a_weight_set_anew_takes_only_settings_without_weights(setting, message, source, tmp_path):
     release = _release_script()
+    card = zoo.info("resnet20_cifar10")
+    (tmp_path / "metrics.json").write_text(json.dumps({  # a run as zoo.train records it, validated at level 0
+        "model": card.name, "hparams": {"tta_level": 0},
+        "recipe": {"loss": card.recipe.loss, "label_smoothing": card.recipe.label_smoothing}}))
     before = manifest.MANIFEST_PATH.read_bytes()
     with pytest.raises(SystemExit, match=message):
-        release.main(["resnet20_cifar10", "--tag", "x_v9", "--serving-of", "cifar10_v1", "--set", setting])
+        release.main([card.name, "--tag", "x_v9", f"--{source}", "cifar10_v1" if source == "serving-of" else
+                      str(tmp_path), "--set", setting])
     assert manifest.MANIFEST_PATH.read_bytes() == before
+    assert not list(manifest.BUNDLE_DIR.glob("*x_v9*"))
 
 
 def test_a_download_onto_a_full_disk_is_refused_before_it_starts_and_leaves_nothing(served_info, small_disk,
