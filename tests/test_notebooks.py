@@ -4,6 +4,7 @@ without outputs, so that the notebooks stay clean in git."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -42,6 +43,8 @@ def test_the_notebooks_are_there():
 
 @pytest.mark.parametrize("path", _repo_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_stored_clean(path):
+    missing = [i for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]) if "id" not in cell]
+    assert not missing, f"{path.name}: cells {missing} have no id, which nbformat 4.5 requires (and will refuse)"
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     dirty = [i for i, cell in enumerate(nb.cells)
