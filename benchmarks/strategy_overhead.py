@@ -2,7 +2,7 @@
 (TensorFlow's default strategy where no GPU is visible) against `OneDeviceStrategy("/cpu:0")`, which `auto` and
 `cpu` used to be; and float32 against `--mixed-precision bfloat16` (a CPU with AVX512-BF16 runs it natively).
 
-    python benchmarks/strategy_overhead.py [--only strategy,precision] [--model resnet20_cifar10]
+    python benchmarks/strategy_overhead.py [--only strategy,precision,xla] [--model resnet20_cifar10]
         [--precision-model resnet56_cifar10] [--steps 30] [--rounds 3]
 
 Both sides train the same network (built in the strategy's scope, SGD with momentum, batch 128) with `fit` on
@@ -13,7 +13,8 @@ without it ran at two thirds of its first speed (192 examples/s, then 129 and 12
 each other. The CLI's default, `--strategy auto`, was `OneDeviceStrategy("/cpu:0")` on this machine until
 2026-11-25: this ratio is what every `zoo train` lost (docs/KNOWN_ISSUES.md). The precision part runs `auto`
 under the `mixed_bfloat16` policy against `auto` in float32, the same way; resnet56_cifar10's release run chose
-bfloat16 from it. A run of one part keeps the other's figures.
+bfloat16 from it. The xla part runs the precision model in float32 and mixed bfloat16, each with and without
+`jit_compile=True`. A run of some parts keeps the others' figures, and `machine_of_part` says where each part ran.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import time
 
-from _common import previous, save
+from _common import machine, previous, save
 
 import keras
 import numpy as np
@@ -99,6 +100,7 @@ def main() -> None:
         rates = _alternate(PARTS[part], model, args)
         medians = {c: statistics.median(r) for c, r in rates.items()}
         settings = {"steps_measured": args.steps, "rounds": args.rounds, "batch_size": args.batch_size}
+        result["machine_of_part"] = {**result.get("machine_of_part", {}), part: machine()}
         if part == "strategy":
             result.update({
                 "model": model,
