@@ -208,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     card = zoo.info(args.name)
+    if args.set and not (args.run or args.serving_of):
+        parser.error("--set applies to --run or --serving-of, not to a weight set stored anew as it is")
     if args.refresh_check:
         return _refresh_check(card, args.tag)
     if args.serving_of:

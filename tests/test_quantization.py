@@ -129,6 +129,7 @@ def test_an_int8_model_whose_quantized_layers_sit_inside_blocks_is_not_archived(
         keras.saving.load_model(tmp_path / "direct.keras")
 
 
+@pytest.mark.any_backend
 def test_quantizing_collects_garbage_once_not_once_a_layer(monkeypatch):
     """Keras' quantize runs gc.collect() for every layer it quantizes, each as slow as the process is large
     (docs/KNOWN_ISSUES.md); zoo's quantize puts them off to one at the end."""

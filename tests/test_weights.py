@@ -450,6 +450,16 @@ def test_serving_a_weight_set_anew_takes_only_settings_without_weights(setting, 
     assert not list(manifest.BUNDLE_DIR.glob("*x_v9*"))
 
 
+def test_a_weight_set_stored_anew_takes_no_setting(capsys):
+    release = _release_script()
+    before = manifest.MANIFEST_PATH.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        release.main(["resnet20_cifar10", "--tag", "cifar10_v1", "--from-release", "cifar10_v1", "--set", "tta_level=2"])
+    assert exit_info.value.code == 2
+    assert "--set applies to --run or --serving-of" in capsys.readouterr().err
+    assert manifest.MANIFEST_PATH.read_bytes() == before
+
+
 def test_a_download_onto_a_full_disk_is_refused_before_it_starts_and_leaves_nothing(served_info, small_disk,
                                                                                      monkeypatch):
     from tests.conftest import fill
